@@ -35,7 +35,9 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="YOLO model name (yolo11n.pt) or path (.onnx/.pt); default: $METRICA_MODEL")
+    p.add_argument(
+        "--model", help="YOLO model name (yolo11n.pt) or path (.onnx/.pt); default: $METRICA_MODEL"
+    )
     p.add_argument("--fps", type=_positive(float), help="sample the source down to this many frames a second")
     p.add_argument("--conf", type=float, default=0.25, help="detector confidence floor (default 0.25)")
     p.add_argument("--imgsz", type=_positive(int), help="detector input size (default: the model's own)")
@@ -95,7 +97,9 @@ def cmd_count(args: argparse.Namespace) -> int:
                         }
                     )
                 else:
-                    bar.write(f"{c.pts:9.2f}s  frame {c.frame:>6}  {c.line:<12} {c.direction.upper():<3}  track {c.track}")
+                    bar.write(
+                        f"{c.pts:9.2f}s  frame {c.frame:>6}  {c.line:<12} {c.direction.upper():<3}  track {c.track}"
+                    )
         except KeyboardInterrupt:
             pass
         finally:
@@ -114,8 +118,8 @@ def cmd_count(args: argparse.Namespace) -> int:
         )
     else:
         print(f"\n{'line':<16}{'in':>8}{'out':>8}")
-        for name, c in pipeline.counter.counts.items():
-            print(f"{name:<16}{c['in']:>8}{c['out']:>8}")
+        for name, n in pipeline.counter.counts.items():
+            print(f"{name:<16}{n['in']:>8}{n['out']:>8}")
         print(f"\n{frames} frames read, {pipeline.processed} processed in {seconds:.1f} s")
     return 0
 
@@ -173,7 +177,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _emit(msgspec.to_builtins(r))
         return 0
     r0 = results[0]
-    print(f"model {r0.model}  source {r0.source}  fps target {config.fps or 'native'}  threads {config.threads or 'default'}")
+    print(
+        f"model {r0.model}  source {r0.source}  fps target {config.fps or 'native'}  threads {config.threads or 'default'}"
+    )
     print(f"{'stage':<8}{'median ms':>11}{'p95 ms':>9}")
     for name, cost in r0.stages.items():
         print(f"{name:<8}{cost.median_ms:>11.2f}{cost.p95_ms:>9.2f}")
@@ -194,19 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("count", help="count line crossings in a video file, RTSP stream or USB camera")
     p.add_argument("source", help="file path, rtsp://…, /dev/videoN or usb:N")
-    p.add_argument("--line", action="append", required=True, metavar="NAME=x1,y1,x2,y2", help="counting line (repeatable)")
+    p.add_argument(
+        "--line",
+        action="append",
+        required=True,
+        metavar="NAME=x1,y1,x2,y2",
+        help="counting line (repeatable)",
+    )
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("eval", help="score counting against ground-truth sequences")
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="sequence folders (video.mp4, gt/gt.txt, lines.json)")
+    p.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="sequence folders (video.mp4, gt/gt.txt, lines.json)"
+    )
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="per-stage cost, fps, CPU and memory of the pipeline")
     p.add_argument("source")
     p.add_argument("--cameras", type=_positive(int), default=1, help="run N pipelines at once")
-    p.add_argument("--frames", type=_positive(int), help="frames per pipeline (loops the file; default: whole file)")
+    p.add_argument(
+        "--frames", type=_positive(int), help="frames per pipeline (loops the file; default: whole file)"
+    )
     _add_pipeline_args(p)
     p.set_defaults(func=cmd_bench)
     return parser

@@ -18,7 +18,9 @@ def box(fx: float, fy: float, tid: int, h: float = H, w: float = 40.0) -> list[f
     return [fx - w / 2, fy - h, fx + w / 2, fy, tid]
 
 
-def walk(counter: LineCounter, points: list[tuple[float, float]], tid: int = 1, start: int = 1) -> list[Crossing]:
+def walk(
+    counter: LineCounter, points: list[tuple[float, float]], tid: int = 1, start: int = 1
+) -> list[Crossing]:
     out: list[Crossing] = []
     for i, (x, y) in enumerate(points):
         frame = start + i

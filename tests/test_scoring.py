@@ -41,7 +41,9 @@ def test_direction_must_match() -> None:
 
 
 def test_scores_and_count_accuracy() -> None:
-    s = score_line([c(10, "in"), c(30, "in"), c(50, "out")], [c(12, "in"), c(50, "out"), c(70, "out")], fps=10)
+    s = score_line(
+        [c(10, "in"), c(30, "in"), c(50, "out")], [c(12, "in"), c(50, "out"), c(70, "out")], fps=10
+    )
     assert (s.tp, s.pred_in, s.pred_out, s.gt_in, s.gt_out) == (2, 2, 1, 1, 2)
     assert s.precision == pytest.approx(2 / 3) and s.recall == pytest.approx(2 / 3)
     assert s.count_acc_in == pytest.approx(0.0) and s.count_acc_out == pytest.approx(0.5)

@@ -72,7 +72,12 @@ def bench_once(
     times = pipeline.times
     stages = {
         name: StageCost(round(percentile(v, 50), 2), round(percentile(v, 95), 2))
-        for name, v in (("decode", times.decode), ("detect", times.detect), ("track", times.track), ("count", times.count))
+        for name, v in (
+            ("decode", times.decode),
+            ("detect", times.detect),
+            ("track", times.track),
+            ("count", times.count),
+        )
     }
     return BenchResult(
         source=source_uri,

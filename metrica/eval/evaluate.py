@@ -30,7 +30,9 @@ def count_sequence(
     on_frame: Callable[[int], None] | None = None,
 ) -> list[Crossing]:
     with VideoSource(str(seq.video), target_fps=config.fps) as source:
-        pipeline = CountingPipeline(seq.lines, config, source_fps=source.native_fps or seq.fps, detector=detector)
+        pipeline = CountingPipeline(
+            seq.lines, config, source_fps=source.native_fps or seq.fps, detector=detector
+        )
         hook = (lambda frame: on_frame(frame.index)) if on_frame else None
         return list(pipeline.run(source, on_frame=hook))
 
@@ -49,7 +51,9 @@ def evaluate(
         truth = gt_crossings(seq)
         for line in seq.lines:
             score = score_line(
-                (c for c in predicted if c.line == line.name), (c for c in truth if c.line == line.name), seq.fps
+                (c for c in predicted if c.line == line.name),
+                (c for c in truth if c.line == line.name),
+                seq.fps,
             )
             results.append(LineResult(seq.name, line.name, score))
     pooled = sum((r.score for r in results), Score())

@@ -33,7 +33,9 @@ def load_sequence(folder: str | Path) -> Sequence:
     path = Path(folder)
     spec_file = path / "lines.json"
     if not spec_file.is_file():
-        raise FileNotFoundError(f"{path}: no lines.json (expected a sequence folder like shared/data/sequences/X)")
+        raise FileNotFoundError(
+            f"{path}: no lines.json (expected a sequence folder like shared/data/sequences/X)"
+        )
     spec = json.loads(spec_file.read_text())
     fps = float(spec.get("fps") or 0)
     ini = path / "seqinfo.ini"

@@ -84,7 +84,13 @@ class LineCounter:
     ``track_ttl`` seconds, so memory stays bounded on a 24/7 stream.
     """
 
-    def __init__(self, lines: Sequence[Line], band_ratio: float = 0.1, track_ttl: float = 10.0, margin_ratio: float = 0.0) -> None:
+    def __init__(
+        self,
+        lines: Sequence[Line],
+        band_ratio: float = 0.1,
+        track_ttl: float = 10.0,
+        margin_ratio: float = 0.0,
+    ) -> None:
         names = [ln.name for ln in lines]
         if len(set(names)) != len(names):
             raise ValueError(f"line names must be unique, got {names}")

@@ -81,10 +81,10 @@ class PersonDetector:
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Person boxes in ``image`` (HxWx3 BGR) as an ``(N, 6)`` float32 array."""
-        result = self._model.predict(image, **self._predict_kwargs())[0]
+        results: Any = self._model.predict(image, **self._predict_kwargs())
         if not self._session_tuned:
             self._limit_onnx_threads()
-        data = result.boxes.data
+        data = results[0].boxes.data
         return np.asarray(data.cpu().numpy() if hasattr(data, "cpu") else data, dtype=np.float32)
 
     def _limit_onnx_threads(self) -> None:
@@ -93,7 +93,7 @@ class PersonDetector:
         if not self.threads:
             return
         predictor = getattr(self._model, "predictor", None)
-        backend = getattr(getattr(predictor, "model", None), "backend", None)
+        backend: Any = getattr(getattr(predictor, "model", None), "backend", None)
         session = getattr(backend, "session", None)
         if session is None:
             return

@@ -101,9 +101,7 @@ class CountingPipeline:
         self.processed += 1
         return crossings
 
-    def run(
-        self, source: VideoSource, on_frame: Callable[[Frame], None] | None = None
-    ) -> Iterator[Crossing]:
+    def run(self, source: VideoSource, on_frame: Callable[[Frame], None] | None = None) -> Iterator[Crossing]:
         """Process every (sampled) frame of ``source``, yielding crossings as they are counted."""
         frames = iter(source)
         while True:
