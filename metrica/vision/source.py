@@ -149,6 +149,8 @@ class _Pass:
         "dur_raw",
         "fill_gaps",
         "frames_out",
+        "grid",
+        "half",
         "heap",
         "index",
         "last_cell",
@@ -173,15 +175,21 @@ class _Pass:
         fill_gaps: bool,
     ) -> None:
         self.tb = float(tb)
-        self.origin = origin  # raw pts of pts_offset; sampling cells are counted from here
+        self.dur_raw = max(1, round(1.0 / (fps * self.tb))) if fps > 0 else max(1, round(0.04 / self.tb))
+        # Sampling cells start half a source frame before the origin, so that the boundaries fall
+        # between frames and jittery timestamps cannot flip a frame from one cell to the next.
+        self.half = self.dur_raw // 2 if fps > 0 else 0
+        self.origin: int | None = None  # raw pts of pts_offset
+        self.grid = 0  # raw pts where sampling cell 0 starts
+        if origin is not None:
+            self.set_origin(origin)
         self.start = index_base  # index of the last frame before this pass
         self.index = index_base  # index of the last frame that came out of the decoder
         self.pts_offset = pts_offset
         # Sampling: a frame is kept when it is the first one in its cell of 1/target_fps seconds,
-        # cell = floor((raw - origin) * tb * target_fps), computed exactly in integers.
+        # cell = floor((raw - grid) * tb * target_fps), computed exactly in integers.
         self.cn = tb.numerator * rate.numerator if rate is not None else 0
         self.cd = tb.denominator * rate.denominator if rate is not None else 0
-        self.dur_raw = max(1, round(1.0 / (fps * self.tb))) if fps > 0 else max(1, round(0.04 / self.tb))
         self.heap: list[int] = []  # raw pts of packets whose frame has not come out of the decoder yet
         self.last_cell: int | None = None
         self.last_raw: int | None = None
@@ -210,19 +218,19 @@ class _Pass:
         self.delta, self.streak = d, 1
         return 1
 
-    def cell(self, raw: int) -> int:
-        assert self.origin is not None
-        return ((raw - self.origin) * self.cn) // self.cd
+    def set_origin(self, raw: int) -> None:
+        self.origin = raw
+        self.grid = raw - self.half
 
     def skippable(self, raw: int) -> bool:
         """True when the frame with this pts will certainly not be kept: an earlier frame of its cell
         was already kept, or is still pending in the decoder (and so comes out first)."""
         if self.origin is None:
             return False
-        c = self.cell(raw)
+        c = ((raw - self.grid) * self.cn) // self.cd
         if c == self.last_cell:
             return True
-        lo = self.origin - (-c * self.cd // self.cn)  # smallest raw pts in cell c
+        lo = self.grid - (-c * self.cd // self.cn)  # smallest raw pts in cell c
         return any(lo <= q < raw for q in self.heap)
 
     def end_index(self) -> int:
@@ -310,6 +318,7 @@ class VideoSource:
         self._warn_decode = _Throttle("source.decode_error")
         self._warn_jump = _Throttle("source.timestamp_jump")
         self._open_error: str | None = None
+        self._finite = False
 
         if not self.is_live:
             path = Path(self._url)
@@ -420,6 +429,9 @@ class VideoSource:
         self.native_fps = fps or self.native_fps
         if not self.is_live:
             self.frame_count = stream.frames or None
+        # A live URL with a known duration is a file served over the network (or a VOD playlist): its
+        # end is the end, not a dropped connection.
+        self._finite = self.is_live and container.duration is not None
         self._open_error = None
 
     def _disconnect(self) -> None:
@@ -509,6 +521,8 @@ class VideoSource:
                     continue
                 return
             error = f"stream failed: {read_error}" if read_error else "end of stream"
+            if self._finite and not read_error:
+                return
             if not self.reconnect:
                 if read_error:
                     raise SourceError(f"{self.name}: {error}")
@@ -532,7 +546,7 @@ class VideoSource:
         skipping = False  # current decoder setting: skip non-reference frames
         packets = container.demux(stream)
         try:
-            while True:
+            while not stop.is_set():
                 started = time.monotonic()
                 try:
                     packet = next(packets)
@@ -542,8 +556,6 @@ class VideoSource:
                     reason = self._explain(exc, started, self.read_timeout)
                     yield from self._flush(p)
                     raise _ReadError(reason) from None
-                if stop.is_set():
-                    return
                 raw = packet.pts
                 skip = False
                 if raw is not None:
@@ -606,9 +618,10 @@ class VideoSource:
                 self._timestamp_jump(p, raw)
         p.last_raw = raw
         if p.origin is None:
-            p.origin = raw
+            p.set_origin(raw)
+            assert p.origin is not None
         if p.cd:
-            cell = ((raw - p.origin) * p.cn) // p.cd
+            cell = ((raw - p.grid) * p.cn) // p.cd
             if p.last_cell is not None and cell <= p.last_cell:
                 return None
             p.last_cell = cell
@@ -616,8 +629,7 @@ class VideoSource:
         image = cast("npt.NDArray[np.uint8]", self._reformatter.reformat(vf, format="bgr24").to_ndarray())
         if not image.flags.c_contiguous:
             image = np.ascontiguousarray(image)
-        if not self.width:
-            self.height, self.width = image.shape[:2]
+        self.height, self.width = image.shape[:2]
         wall = self._live_wall(raw * p.tb, pts) if self.is_live else self._open_wall + pts
         p.last_pts = pts
         p.frames_out += 1
@@ -634,7 +646,7 @@ class VideoSource:
         p.pts_offset = last_pts + p.dur_raw * p.tb
         p.heap = [q for q in p.heap if q < p.last_raw]
         heapq.heapify(p.heap)
-        p.origin = raw
+        p.set_origin(raw)
         p.last_cell = None
         self._camera_offset = None
 
