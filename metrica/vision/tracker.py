@@ -35,7 +35,9 @@ class PersonTracker:
         cmc: bool = False,
         **extra: Any,
     ) -> None:
-        logging.getLogger("boxmot").setLevel(logging.WARNING)
+        import boxmot.utils  # configures its logger at import: quieten it afterwards
+
+        boxmot.utils.logger.setLevel(logging.WARNING)
         if kind not in TRACKERS:
             raise ValueError(f"unknown tracker {kind!r}: choose one of {', '.join(TRACKERS)}")
         self.kind = kind
