@@ -1,13 +1,16 @@
 """Video input: files, RTSP/HTTP streams and USB cameras, decoded with PyAV.
 
 `VideoSource` is a plain synchronous iterator of `Frame`s (BGR ``uint8`` images), sampled down to a
-target frame rate by presentation time. It never converts a frame it does not keep, and when sampling
-down it asks the decoder to skip non-reference frames that are not due (B-frames and the like), which
-other frames never depend on, so the frames it does keep decode bit-identically.
+target frame rate by presentation time: time is cut into cells of ``1/target_fps`` seconds and the first
+frame of each cell is kept. The cells start half a source frame early, so each kept frame is the one
+nearest to its due time and timestamp jitter cannot flip a decision. It never converts a frame it does
+not keep, and when sampling down it has the decoder skip non-reference frames that are not due
+(B-frames and the like): no other frame depends on them, so the kept frames decode bit-identically.
 
 Frame indices are exact: every packet's presentation timestamp is counted, whether its frame is decoded,
 skipped or dropped by sampling, so `Frame.index` is the frame's position in the stream (for a
-constant-rate file, frame ``k`` in 0-based numbering has index ``k + 1``).
+constant-rate file, frame ``k`` in 0-based numbering has index ``k + 1``, even when packets were lost
+to damage).
 
 Live sources (RTSP, HTTP, USB) reconnect on failure or end of stream with capped exponential backoff;
 their presentation times stay monotonic across reconnects and `Frame.session` tells the connections
@@ -44,20 +47,9 @@ log = structlog.get_logger(__name__)
 _LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _USB_RE = re.compile(r"^usb:(\d+)$")
+# Query parameters that carry secrets (some cameras take ?user=..&password=..).
 _SECRET_QUERY_KEYS = frozenset(
-    {
-        "user",
-        "username",
-        "password",
-        "pass",
-        "passwd",
-        "pwd",
-        "token",
-        "auth",
-        "key",
-        "secret",
-        "access_token",
-    }
+    ("user", "username", "password", "pass", "passwd", "pwd", "token", "auth", "key")
 )
 
 _BACKOFF_START = 0.5  # seconds before the first reconnect attempt; doubles up to max_backoff
@@ -65,9 +57,10 @@ _CAMERA_CLOCK_MAX_SKEW = 30.0  # a camera clock further than this from ours is n
 _LOCAL_CLOCK_RESYNC = 2.0  # re-anchor the pts-based wall clock when it drifts this far from time.time()
 _WARN_INTERVAL = 5.0  # at most one warning of a kind per this many seconds (the rest are counted)
 _DECODE_THREADS = min(4, os.cpu_count() or 1)
+_PROBE_SECONDS = 1  # of a live stream, to find its parameters when opening
 _MAX_FPS = 1000  # a stream claiming more frames per second than this does not know its rate
-_MAX_PENDING = 256
-_REGULAR_STREAK = 8  # equal pts steps in a row before a file counts as constant-rate  # packets in flight in the decoder before their pts are counted without a frame
+_MAX_PENDING = 256  # packets in the decoder with no frame out: beyond this, count them as lost
+_REGULAR_STREAK = 8  # equal pts steps in a row before a file counts as constant-rate
 
 
 @dataclass(slots=True)
@@ -401,8 +394,11 @@ class VideoSource:
     def _connect(self) -> None:
         """Open the container and its first video stream; set the public properties."""
         options: dict[str, str] = {}
+        if self.is_live and self._scheme != "v4l2":
+            # Probe 1 s of stream (FFmpeg's default is 5 s) before the first frame: faster (re)connects.
+            options["analyzeduration"] = str(_PROBE_SECONDS * 1_000_000)
         if self._scheme in ("rtsp", "rtsps"):
-            options = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
+            options.update(rtsp_transport="tcp", allowed_media_types="video")
         timeout = (self.open_timeout, self.read_timeout) if self.is_live else None
         started = time.monotonic()
         try:
@@ -565,10 +561,8 @@ class VideoSource:
                         p.index += 1
                     if want_prft and packet.has_sidedata("prft"):
                         self._camera_clock(packet, p)
-                    if sampling and p.skippable(raw):
-                        if packet.is_disposable:
-                            continue  # never decoded; its pts still counts for the index
-                        skip = True
+                    # Not due and nobody refers to it: the decoder parses its header and drops it.
+                    skip = sampling and p.skippable(raw)
                 if packet.is_corrupt:
                     self._warn_corrupt.warn(source=self.name, pts=raw)
                 if skip is not skipping:
