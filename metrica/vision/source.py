@@ -236,13 +236,23 @@ class VideoSource:
 
     ``uri`` is a file path (or ``file://``), ``rtsp://``, ``rtsps://``, ``http(s)://`` (also ``rtmp``,
     ``srt``, ``udp``, ``tcp``, ``rtp``), ``/dev/videoN`` or ``usb:N``. Iterate it (once) for `Frame`s;
-    ``close()`` may be called from another thread and makes the iteration end promptly (at once during a
-    backoff sleep, within ``read_timeout`` during a blocked network read).
+    ``close()`` may be called from another thread and makes the iteration end promptly: at once during a
+    backoff sleep or between packets, and within ``open_timeout``/``read_timeout`` when FFmpeg is blocked
+    on the network (PyAV gives no way to interrupt it sooner). Note that FFmpeg reports a stalled stream
+    only after about two read time-outs (its parser hands out the last buffered packet first).
+
+    Counters for metrics: ``frames_read`` (frames seen in the source, kept or not), ``frames_decoded``
+    (frames the decoder produced) and ``frames_kept`` (frames yielded).
 
     ``reconnect`` (default: True for live sources) re-opens a live source after a failure or an end of
     stream, waiting 0.5 s, 1 s, 2 s, ... up to ``max_backoff``; the wait resets once frames flow again.
     More than ``max_reconnects`` consecutive attempts without a frame raise `SourceError`. Files never
     reconnect (a file that failed will fail the same way again); ``loop=True`` restarts a file at its end.
+
+    A live URL that reports a duration (a file served over HTTP, a VOD playlist) ends at its end.
+    RTSP/RTSPS go over TCP. ``Frame.wall_time`` is, for RTSP, the camera's clock from its RTCP sender
+    reports when that is within 30 s of ours; otherwise the local receive time, kept in step with the
+    stream's pts (re-anchored when the two drift more than 2 s apart); for files, open time + pts.
 
     If a live source cannot be opened at construction and ``reconnect`` is on, the constructor only logs
     it (``source.open_failed``) and iteration keeps retrying; ``width``/``height`` are 0 and
@@ -287,8 +297,6 @@ class VideoSource:
         self.frame_count = None
         self.width = 0
         self.height = 0
-        # Counters for metrics: frames the decoder returned, and frames kept (yielded); see also
-        # frames_read.
         self.frames_decoded = 0
         self.frames_kept = 0
 
