@@ -1,0 +1,7 @@
+"""``python -m metrica`` is the ``metrica`` command."""
+
+import sys
+
+from metrica.cli import main
+
+sys.exit(main())
