@@ -104,7 +104,7 @@ def cmd_count(args: argparse.Namespace) -> int:
             pass
         finally:
             bar.close()
-        frames = source.frames_read if hasattr(source, "frames_read") else last_index
+        frames = source.frames_read
     seconds = time.perf_counter() - started
     if args.json:
         _emit(

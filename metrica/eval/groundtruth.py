@@ -65,7 +65,7 @@ def read_gt_tracks(gt_file: str | Path) -> dict[int, np.ndarray]:
 
 
 def gt_crossings(seq: Sequence) -> list[Crossing]:
-    counter = LineCounter(seq.lines, track_ttl=float("inf"))
+    counter = LineCounter(seq.lines, band_ratio=0.1, track_ttl=float("inf"))  # the README's definition
     out: list[Crossing] = []
     for frame, rows in read_gt_tracks(seq.gt).items():
         out.extend(counter.update(frame, (frame - 1) / seq.fps, rows))

@@ -87,16 +87,14 @@ class LineCounter:
     def __init__(
         self,
         lines: Sequence[Line],
-        band_ratio: float = 0.1,
+        band_ratio: float = 0.07,
         track_ttl: float = 10.0,
-        margin_ratio: float = 0.0,
     ) -> None:
         names = [ln.name for ln in lines]
         if len(set(names)) != len(names):
             raise ValueError(f"line names must be unique, got {names}")
         self.lines = list(lines)
         self.band_ratio = band_ratio
-        self.margin_ratio = margin_ratio
         self.track_ttl = track_ttl
         self.counts: dict[str, dict[Direction, int]] = {ln.name: {"in": 0, "out": 0} for ln in self.lines}
         self._tracks: dict[int, _TrackState] = {}
@@ -116,12 +114,12 @@ class LineCounter:
         crossings: list[Crossing] = []
         for row in tracks:
             x1, y1, x2, y2, tid = float(row[0]), float(row[1]), float(row[2]), float(row[3]), int(row[4])
-            crossings.extend(self.observe(tid, (x1 + x2) / 2.0, y2, y2 - y1, x2 - x1, frame, pts))
+            crossings.extend(self.observe(tid, (x1 + x2) / 2.0, y2, y2 - y1, frame, pts))
         self.prune(pts)
         return crossings
 
     def observe(
-        self, tid: int, fx: float, fy: float, height: float, width: float, frame: int, pts: float
+        self, tid: int, fx: float, fy: float, height: float, frame: int, pts: float
     ) -> list[Crossing]:
         """One observation of a track's foot point ``(fx, fy)`` with its box height."""
         state = self._tracks.get(tid)
@@ -132,7 +130,6 @@ class LineCounter:
         else:
             px, py = state.x, state.y
         band = self.band_ratio * height
-        margin = self.margin_ratio * width
         out: list[Crossing] = []
         for (ox, oy, ux, uy, length), ls, line in zip(self._geom, state.lines, self.lines, strict=True):
             s = ux * (fy - oy) - uy * (fx - ox)  # signed distance, pixels
@@ -143,7 +140,7 @@ class LineCounter:
                 t = s_prev / (s_prev - s) if s_prev != s else 0.0
                 qx, qy = px + t * (fx - px), py + t * (fy - py)
                 along = (qx - ox) * ux + (qy - oy) * uy
-                ls.inside_at_last_change = -margin <= along <= length + margin
+                ls.inside_at_last_change = 0.0 <= along <= length
             ls.last_sign = sign
             if abs(s) >= band and sign != ls.committed:
                 if ls.committed and ls.inside_at_last_change:

@@ -28,12 +28,11 @@ class PipelineConfig(msgspec.Struct, frozen=True, kw_only=True):
     imgsz: int | None = None  # detector input size; None = the model's own
     threads: int | None = None  # CPU threads for the detector; None = library default
     tracker: TrackerKind = "botsort"
-    track_high: float = 0.4  # first-pass association score (BoT-SORT's track_high_thresh)
-    track_new: float = 0.4  # a detection this sure may start a track (late starts miss crossings)
+    track_high: float = 0.3  # first-pass association score (BoT-SORT's track_high_thresh)
+    track_new: float = 0.3  # a detection this sure may start a track (late starts miss crossings)
     match_thresh: float = 0.9
     lost_seconds: float = 3.0  # how long a lost track may be re-found
-    band_ratio: float = 0.1  # hysteresis half-width, as a fraction of the box height
-    margin_ratio: float = 0.25  # slack at the segment ends, as a fraction of the box width (foot-point noise)
+    band_ratio: float = 0.07  # hysteresis half-width, as a fraction of the box height (docs/ACCURACY.md)
 
 
 @dataclass(slots=True)
@@ -74,7 +73,6 @@ class CountingPipeline:
         self.counter = LineCounter(
             lines,
             band_ratio=config.band_ratio,
-            margin_ratio=config.margin_ratio,
             track_ttl=config.lost_seconds + 1.0,
         )
         self._previous: tuple[int, float] | None = None  # (index, pts) of the last processed frame
