@@ -58,7 +58,7 @@ class CountingPipeline:
     ) -> None:
         self.config = config
         self.detector = detector or PersonDetector(
-            config.model, conf=min(config.conf, 0.1), imgsz=config.imgsz, threads=config.threads
+            config.model, conf=config.conf, imgsz=config.imgsz, threads=config.threads
         )
         rate = config.fps if config.fps and (not source_fps or config.fps < source_fps) else source_fps
         self.tracker = PersonTracker(
