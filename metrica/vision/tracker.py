@@ -98,7 +98,7 @@ class PersonTracker:
             self._known = {k: v for k, v in self._known.items() if v >= horizon}
         return np.asarray(rows, dtype=np.float32).reshape(-1, 5)
 
-    def update(self, detections: np.ndarray, image: np.ndarray, pts: float) -> np.ndarray:
+    def update(self, detections: np.ndarray, image: np.ndarray | None, pts: float) -> np.ndarray:
         """Advance by one (sampled) frame. ``detections``: ``(N, 6)`` rows ``x1, y1, x2, y2, conf, cls``."""
         if detections.size == 0:
             detections = np.empty((0, 6), dtype=np.float32)
