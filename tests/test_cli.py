@@ -149,3 +149,25 @@ def test_eval_json_contract(kitti: Path, yolov8n: Path) -> None:
     pooled = rows[-1]
     for key in ("gt_in", "gt_out", "pred_in", "pred_out", "tp"):
         assert pooled[key] == rows[0][key] + rows[1][key]
+
+
+def test_bench_reports_every_stage_for_each_camera(kitti: Path, yolo11n: Path) -> None:
+    proc = run(
+        "bench",
+        str(kitti / "video.mp4"),
+        "--model",
+        str(yolo11n),
+        "--frames",
+        "4",
+        "--cameras",
+        "2",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = parse_json_lines(proc.stdout)
+    assert len(results) == 2  # one per camera process
+    for r in results:
+        assert r["frames"] == 4 and r["fps"] > 0 and r["peak_rss_mb"] > 0
+        assert set(r["stages"]) == {"decode", "detect", "track", "count"}
+        assert r["stages"]["detect"]["median_ms"] > 0
+        assert r["stages"]["detect"]["p95_ms"] >= r["stages"]["detect"]["median_ms"]
