@@ -43,7 +43,24 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imgsz", type=_positive(int), help="detector input size (default: the model's own)")
     p.add_argument("--threads", type=_positive(int), help="CPU threads for the detector")
     p.add_argument("--tracker", choices=["botsort", "bytetrack"], default="botsort")
+    defaults = _default_config()
+    p.add_argument("--track-new", type=float, default=defaults.track_new, help="score that may start a track")
+    p.add_argument(
+        "--track-high", type=float, default=defaults.track_high, help="first-pass association score"
+    )
+    p.add_argument(
+        "--band-ratio",
+        type=float,
+        default=defaults.band_ratio,
+        help="hysteresis band either side of the line, as a fraction of the box height",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable JSON lines on standard output")
+
+
+def _default_config() -> Any:
+    from metrica.vision.pipeline import PipelineConfig
+
+    return PipelineConfig()
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -56,6 +73,9 @@ def _config(args: argparse.Namespace) -> Any:
         imgsz=args.imgsz,
         threads=args.threads,
         tracker=args.tracker,
+        track_new=args.track_new,
+        track_high=args.track_high,
+        band_ratio=args.band_ratio,
     )
 
 

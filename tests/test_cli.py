@@ -171,3 +171,16 @@ def test_bench_reports_every_stage_for_each_camera(kitti: Path, yolo11n: Path) -
         assert set(r["stages"]) == {"decode", "detect", "track", "count"}
         assert r["stages"]["detect"]["median_ms"] > 0
         assert r["stages"]["detect"]["p95_ms"] >= r["stages"]["detect"]["median_ms"]
+
+
+def test_tuning_flags_reach_the_pipeline_config() -> None:
+    from metrica.cli import _config, build_parser
+    from metrica.vision.pipeline import PipelineConfig
+
+    args = build_parser().parse_args(
+        ["eval", "x", "--band-ratio", "0.12", "--track-new", "0.5", "--tracker", "bytetrack"]
+    )
+    config = _config(args)
+    assert (config.band_ratio, config.track_new, config.tracker) == (0.12, 0.5, "bytetrack")
+    defaults = _config(build_parser().parse_args(["eval", "x"]))
+    assert defaults == PipelineConfig()  # the CLI's defaults are the evaluated ones
