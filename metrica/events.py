@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "ActorInfo",
     "ActorState",
     "CameraStatus",
     "CrossingEvent",
@@ -77,6 +78,21 @@ class OccupancySample(msgspec.Struct, frozen=True, kw_only=True, tag="occupancy"
     ts: datetime
     store_id: int
     inside: int
+
+
+class ActorInfo(msgspec.Struct, kw_only=True):
+    """What the supervisor knows of one camera actor (health endpoint, cameras list, metrics)."""
+
+    camera_id: int
+    store_id: int
+    name: str
+    state: ActorState
+    fps: float = 0.0
+    last_error: str | None = None  # credentials redacted
+    restarts: int = 0
+    pid: int | None = None
+    since: datetime  # when the actor entered its current state
+    last_frame_at: datetime | None = None
 
 
 Event = CrossingEvent | CameraStatus | OccupancySample

@@ -1,0 +1,1 @@
+"""Litestar application: REST, WebSocket, admin, metrics."""

@@ -1,0 +1,1 @@
+"""PostgreSQL access: pool, migrations, queries (the only place with SQL besides sql/)."""
