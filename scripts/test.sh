@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system-deps.sh
+bash scripts/services.sh
 .venv/bin/ruff check metrica tests
 .venv/bin/ruff format --check metrica tests
 .venv/bin/mypy
