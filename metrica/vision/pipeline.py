@@ -60,24 +60,43 @@ class CountingPipeline:
         self.detector = detector or PersonDetector(
             config.model, conf=config.conf, imgsz=config.imgsz, threads=config.threads
         )
-        rate = config.fps if config.fps and (not source_fps or config.fps < source_fps) else source_fps
-        self.tracker = PersonTracker(
+        self.lines = list(lines)
+        self.rate = config.fps if config.fps and (not source_fps or config.fps < source_fps) else source_fps
+        self.tracker, self.counter = self._fresh_state()
+        self._previous: tuple[int, float] | None = None  # (index, pts) of the last processed frame
+        self.times = StageTimes()
+        self.processed = 0
+
+    def _fresh_state(self) -> tuple[PersonTracker, LineCounter]:
+        config = self.config
+        tracker = PersonTracker(
             config.tracker,
-            fps=rate or 10.0,
+            fps=self.rate or 10.0,
             lost_seconds=config.lost_seconds,
             high_thresh=config.track_high,
             low_thresh=config.conf,
             new_track_thresh=config.track_new,
             match_thresh=config.match_thresh,
         )
-        self.counter = LineCounter(
-            lines,
+        counter = LineCounter(
+            self.lines,
             band_ratio=config.band_ratio,
             track_ttl=config.lost_seconds + 1.0,
         )
-        self._previous: tuple[int, float] | None = None  # (index, pts) of the last processed frame
+        return tracker, counter
+
+    def reset(self, source_fps: float | None = None) -> None:
+        """Start a new stream session (a reconnect): a fresh tracker (track ids restart) and counter.
+
+        The detector (the loaded model) is kept. ``source_fps``, when given, is the new connection's rate.
+        Stage times are cleared too, so a 24/7 actor does not accumulate them.
+        """
+        if source_fps is not None:
+            fps = self.config.fps
+            self.rate = fps if fps and (not source_fps or fps < source_fps) else source_fps
+        self.tracker, self.counter = self._fresh_state()
+        self._previous = None
         self.times = StageTimes()
-        self.processed = 0
 
     def process(self, frame: Frame) -> list[Crossing]:
         t0 = time.perf_counter()
