@@ -61,7 +61,7 @@ _ZONE_COLS = "id, camera_id, name, polygon::text AS polygon"
 
 def _validated(value: Any, kind: type[_T]) -> _T:
     """Re-check a Struct (constructors skip Meta constraints) or convert a mapping, as the YAML would be."""
-    raw = msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+    raw = msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else dict(value)
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
@@ -255,8 +255,13 @@ async def _insert_zones(conn: _Conn, camera_id: int, zones: Sequence[ZoneConfig]
             raise ConflictError(f"a zone named {zone.name!r} already exists on camera {camera_id}") from None
 
 
-async def create_camera(pool: asyncpg.Pool, store_id: int, camera: CameraConfig) -> Camera:
-    """Add a camera with its lines and zones to a store (NotFoundError, ConflictError, ConfigError)."""
+async def create_camera(
+    pool: asyncpg.Pool, store_id: int, camera: CameraConfig | Mapping[str, Any]
+) -> Camera:
+    """Add a camera with its lines and zones to a store (NotFoundError, ConflictError, ConfigError).
+
+    ``camera`` may also be a plain mapping (a decoded JSON body); either way it is validated like the YAML.
+    """
     camera = _validated(camera, CameraConfig)
     async with pool.acquire() as conn, conn.transaction():
         camera_id = await _insert_camera(conn, store_id, camera)
@@ -326,7 +331,7 @@ async def _line_by_id(conn: _Conn, line_id: int) -> Line:
     return _line(row)
 
 
-async def create_line(pool: asyncpg.Pool, camera_id: int, line: LineConfig) -> Line:
+async def create_line(pool: asyncpg.Pool, camera_id: int, line: LineConfig | Mapping[str, Any]) -> Line:
     line = _validated(line, LineConfig)
     async with pool.acquire() as conn, conn.transaction():
         await _touch_camera(conn, camera_id)
@@ -336,7 +341,7 @@ async def create_line(pool: asyncpg.Pool, camera_id: int, line: LineConfig) -> L
     return created
 
 
-async def update_line(pool: asyncpg.Pool, line_id: int, line: LineConfig) -> Line:
+async def update_line(pool: asyncpg.Pool, line_id: int, line: LineConfig | Mapping[str, Any]) -> Line:
     """Replace a line's name, segment, inside side and footfall flag."""
     line = _validated(line, LineConfig)
     async with pool.acquire() as conn, conn.transaction():
