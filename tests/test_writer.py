@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from metrica.actors.writer import EventWriter, Outbox
 from metrica.db.migrate import migrate
+from metrica.eval.bench_writer import bench_writer
 from metrica.events import CameraStatus, CrossingEvent, Event, OccupancySample, crossing_id
-from tests.pgcluster import PrivateCluster, create_database, drop_database
+from tests.pgcluster import ADMIN_DSN, PrivateCluster, create_database, drop_database
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -129,11 +131,17 @@ async def test_a_row_the_database_refuses_is_dropped_alone(dsn: str, tmp_path: P
     await writer.start()
     for i in range(20):
         await writer.submit(crossing(session, i))
-    await writer.submit(OccupancySample(ts=T0, store_id=78, inside=-1))  # CHECK (inside >= 0)
+    await writer.submit(
+        OccupancySample(ts=T0, store_id=78, inside=-1)
+    )  # CHECK (inside >= 0): the server refuses
+    huge = msgspec.structs.replace(
+        crossing(session, 99), track=2**40
+    )  # not an integer column: asyncpg refuses
+    await writer.submit(huge)
     await writer.flush()
     await writer.stop()
     assert await count(dsn, session) == (20, 20)
-    assert writer.rejected == 1 and writer.outbox_depth == 0
+    assert writer.rejected == 2 and writer.outbox_depth == 0 and writer.written == 20
 
 
 async def test_submit_does_not_wait_for_an_unreachable_database(tmp_path: Path) -> None:
@@ -284,3 +292,19 @@ def test_outbox_keeps_order_across_segments_and_skips_a_torn_line(tmp_path: Path
     # A new run appends to a new segment, numbered after the old ones.
     again.append(events[:1])
     assert [p.name for p in tmp_path.glob("seg-*")] == ["seg-000000000005.jsonl"]
+
+
+async def test_bench_writer_measures_in_a_scratch_database() -> None:
+    result = await bench_writer(ADMIN_DSN, 2000, batch_size=500)
+    assert result["ingest"]["written"] == 2000 and result["dedup"]["duplicates"] == 2000
+    assert result["outbox_replay"]["written"] == 2000
+    for key in ("ingest", "dedup", "outbox_append", "outbox_replay", "unnest", "executemany"):
+        assert result[key]["events_per_s"] > 0
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:  # and leaves no database behind
+        left = await conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname = $1", result["scratch_database"]
+        )
+    finally:
+        await conn.close()
+    assert left == 0

@@ -34,7 +34,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from metrica.db.pool import connect, describe_dsn, is_unavailable
+from metrica.db.pool import BAD_DATA, connect, describe_dsn, is_unavailable
 from metrica.events import CameraStatus, CrossingEvent, Event, OccupancySample
 
 __all__ = ["EventWriter", "Outbox"]
@@ -366,17 +366,25 @@ class EventWriter:
                 self._wake.set()
                 await asyncio.sleep(min(0.05, self.retry_interval))
 
-    async def stop(self) -> None:
-        """Flush what is in memory (to the database or the outbox) and stop. What the outbox holds stays there."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Flush what is in memory (to the database or the outbox) and stop. What the outbox holds stays there.
+
+        With a ``timeout`` (the database and the disk both failing), events still in memory after it are
+        given up, and logged as ``writer.stop_lost``.
+        """
         if self._stopped:
             return
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
+        task, self._task = self._task, None
+        if task is not None:
             try:
-                await self._task
-            finally:
-                self._task = None
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                log.error("writer.stop_lost", events=len(self._buffer), error=self.last_error)
         self._stopped = True
         await self._close_connection()
         await asyncio.to_thread(self.outbox.close)
@@ -391,6 +399,13 @@ class EventWriter:
         return bool(self.outbox.depth) and not self._stopping and time.monotonic() >= self._next_retry
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:  # however the loop ends, nobody may be left waiting in flush()
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _loop(self) -> None:
         while True:
             if not self._stopping and not self._replay_due():
                 with contextlib.suppress(TimeoutError):
@@ -410,16 +425,13 @@ class EventWriter:
                     self._handled += n
                     async with self._progress:
                         self._progress.notify_all()
-            except (
-                Exception
-            ) as exc:  # the outbox itself failed (disk full?): keep the events, try again later
+            except Exception as exc:
+                # The outbox itself failed (disk full?) with the database down: keep the events, retry later.
                 self.last_error = _error_text(exc)
                 log.error("writer.error", error=self.last_error, pending=len(self._buffer))
                 await asyncio.sleep(self.retry_interval)
             if self._stopping and not self._buffer:
                 break
-        async with self._progress:
-            self._progress.notify_all()
 
     async def _persist(self, batch: list[Event]) -> None:
         if not self.outbox.depth and (self._db_up or time.monotonic() >= self._next_retry):
@@ -503,7 +515,7 @@ class EventWriter:
                     inserted += _inserted(await conn.execute(STATUS_SQL, *status_columns(statuses)))
                 if samples:
                     inserted += _inserted(await conn.execute(OCCUPANCY_SQL, *occupancy_columns(samples)))
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        except BAD_DATA as exc:
             log.warning("writer.batch_rejected", events=len(events), error=_error_text(exc))
             await self._write_one_by_one(conn, crossings, statuses, samples)
             return
@@ -537,7 +549,7 @@ class EventWriter:
         for sql, columns, event in jobs:
             try:
                 inserted = _inserted(await conn.execute(sql, *columns))
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            except BAD_DATA as exc:
                 self.rejected += 1
                 log.error("writer.event_rejected", kind=type(event).__name__, error=_error_text(exc))
                 continue

@@ -16,7 +16,7 @@ import msgspec
 
 from metrica.db.errors import DatabaseUnavailable
 
-__all__ = ["connect", "create_pool", "describe_dsn", "is_unavailable"]
+__all__ = ["BAD_DATA", "connect", "create_pool", "describe_dsn", "is_unavailable"]
 
 _json_encoder = msgspec.json.Encoder()
 
@@ -61,9 +61,17 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# asyncpg's client-side "invalid input for query argument" is an InterfaceError too, but it is bad data.
+BAD_DATA: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,  # class 22, from the server
+    asyncpg.IntegrityConstraintViolationError,  # class 23: CHECK, NOT NULL, ...
+    asyncpg.exceptions._base.DataError,  # from the client, before anything is sent
+)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means "the database cannot be reached now" (retry later) rather than "bad query"."""
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, BAD_DATA)
 
 
 def _unavailable(dsn: str, exc: BaseException) -> DatabaseUnavailable:
