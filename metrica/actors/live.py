@@ -51,19 +51,19 @@ def _tz(name: str) -> zoneinfo.ZoneInfo:
 
 
 def local_day_start(store: Store, day: date) -> datetime:
-    """The instant the business day ``day`` begins: ``day_start_hour`` on that date in the store's zone.
+    """The instant (UTC) the business day ``day`` begins: ``day_start_hour`` on that date in the store's zone.
 
     An hour that a spring-forward skips maps to the instant of the jump (zoneinfo's fold=0 uses the offset
     before the change); an hour a fall-back repeats is its first occurrence.
     """
-    tz = _tz(store.timezone)
-    local = datetime.combine(day, time(store.day_start_hour), tzinfo=tz)
-    # Round-trip through UTC so a non-existent local time becomes a real instant.
-    return local.astimezone(UTC).astimezone(tz)
+    local = datetime.combine(day, time(store.day_start_hour), tzinfo=_tz(store.timezone))
+    # In UTC: Python subtracts and compares two datetimes that share a tzinfo by wall clock, which is
+    # wrong across a DST change; UTC instants are always right.
+    return local.astimezone(UTC)
 
 
 def business_day(store: Store, instant: datetime) -> tuple[date, datetime, datetime]:
-    """(business date, its start, the next day's start) of the day that holds ``instant`` (aware)."""
+    """(business date, its start, the next day's start) of the day that holds ``instant`` (aware); UTC."""
     day = instant.astimezone(_tz(store.timezone)).date()
     start = local_day_start(store, day)
     if start > instant:
@@ -132,7 +132,7 @@ class _Store:
         self.inflow: deque[tuple[datetime, uuid.UUID]] = deque()  # entrance INs in the window, by ts
         self.cameras: dict[int, CameraSummary] = {}
         self.updated_at = now
-        self.sampled_inside: int | None = None  # last value handed to on_sample
+        self.sampled_inside = 0  # last value handed to on_sample (a new store starts empty)
         self.last_sample_at: datetime | None = None
 
     @property
@@ -177,7 +177,8 @@ class LiveHub:
         self.publish = publish
         self.on_sample = on_sample
         self.sample_interval = sample_interval
-        self._now = now or (lambda: datetime.now(UTC))
+        clock = now or (lambda: datetime.now(UTC))
+        self._now = lambda: clock().astimezone(UTC)
         self._stores: dict[int, _Store] = {}
         self._camera_store: dict[int, int] = {}
         self._encoder = msgspec.json.Encoder()

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 import structlog
 from litestar import Router, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from metrica.actors.live import LiveState
@@ -25,7 +26,8 @@ __all__ = ["admin_router", "public_router", "viewer_router"]
 log = structlog.get_logger(__name__)
 
 # Ids are PostgreSQL integers: a larger number is a 400, not a database error.
-Id = Annotated[int, Parameter(ge=1, le=2**31 - 1)]
+Id = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
+Deps = NamedDependency[Services]
 _HEALTHY = frozenset({"starting", "running"})
 
 
@@ -37,7 +39,7 @@ def _actors_by_camera(services: Services) -> dict[int, ActorInfo]:
 
 
 @get("/api/health", summary="Service health (no token needed)", tags=["health"])
-async def health(services: Services) -> Health:
+async def health(services: Deps) -> Health:
     db = await queries.ping(services.pool)
     actors = [
         ActorHealth(
@@ -61,12 +63,12 @@ public_router = Router(path="/", route_handlers=[health])
 
 
 @get("/api/stores", summary="All stores", tags=["stores"])
-async def list_stores(services: Services) -> list[Store]:
+async def list_stores(services: Deps) -> list[Store]:
     return await site.list_stores(services.pool)
 
 
 @get("/api/stores/{store_id:int}", summary="One store", tags=["stores"])
-async def get_store(services: Services, store_id: Id) -> Store:
+async def get_store(services: Deps, store_id: Id) -> Store:
     return await site.get_store(services.pool, store_id)
 
 
@@ -75,7 +77,7 @@ async def get_store(services: Services, store_id: Id) -> Store:
     summary="Inside now, today's visitors, 15-minute inflow",
     tags=["stores"],
 )
-async def get_live(services: Services, store_id: Id) -> LiveState:
+async def get_live(services: Deps, store_id: Id) -> LiveState:
     try:
         return services.hub.state(store_id)
     except KeyError:
@@ -95,12 +97,12 @@ async def get_live(services: Services, store_id: Id) -> LiveState:
     tags=["stores"],
 )
 async def get_traffic(
-    services: Services,
+    services: Deps,
     store_id: Id,
-    from_: Annotated[str | None, Parameter(query="from", max_length=64)] = None,
-    to: Annotated[str | None, Parameter(max_length=64)] = None,
-    bucket: Annotated[str, Parameter(max_length=16)] = "hour",
-    by: Literal["store", "camera", "line"] = "store",
+    from_: Annotated[str | None, QueryParameter(name="from", max_length=64)] = None,
+    to: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    bucket: Annotated[str, QueryParameter(max_length=16)] = "hour",
+    by: Annotated[Literal["store", "camera", "line"], QueryParameter()] = "store",
 ) -> TrafficReport:
     store = await site.get_store(services.pool, store_id)
     try:
@@ -111,7 +113,7 @@ async def get_traffic(
 
 @get("/api/cameras", summary="Cameras with their actor status (sources redacted)", tags=["cameras"])
 async def list_cameras(
-    services: Services, store_id: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None
+    services: Deps, store_id: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None
 ) -> list[CameraView]:
     if store_id is not None:
         await site.get_store(services.pool, store_id)  # 404 for an unknown store, not an empty list
@@ -122,7 +124,7 @@ async def list_cameras(
 
 
 @get("/api/cameras/{camera_id:int}", summary="One camera (source redacted)", tags=["cameras"])
-async def get_camera(services: Services, camera_id: Id) -> CameraView:
+async def get_camera(services: Deps, camera_id: Id) -> CameraView:
     camera = await site.get_camera(services.pool, camera_id)
     last = await queries.camera_status_latest(services.pool, [camera_id])
     return camera_view(camera, _actors_by_camera(services).get(camera_id), last.get(camera_id))
@@ -153,7 +155,7 @@ async def _apply(services: Services, reason: str, camera_id: int | None = None) 
     status_code=HTTP_202_ACCEPTED,
     tags=["admin"],
 )
-async def restart_camera(services: Services, camera_id: Id) -> RestartResult:
+async def restart_camera(services: Deps, camera_id: Id) -> RestartResult:
     camera = await site.get_camera(services.pool, camera_id)
     if not camera.enabled:
         raise ApiError(409, f"camera {camera_id} is disabled: enable it instead of restarting it")
@@ -174,14 +176,14 @@ async def _set_enabled(services: Services, camera_id: int, enabled: bool) -> Cam
 
 
 @post("/api/admin/cameras/{camera_id:int}/enable", summary="Enable a camera", status_code=200, tags=["admin"])
-async def enable_camera(services: Services, camera_id: Id) -> CameraView:
+async def enable_camera(services: Deps, camera_id: Id) -> CameraView:
     return await _set_enabled(services, camera_id, True)
 
 
 @post(
     "/api/admin/cameras/{camera_id:int}/disable", summary="Disable a camera", status_code=200, tags=["admin"]
 )
-async def disable_camera(services: Services, camera_id: Id) -> CameraView:
+async def disable_camera(services: Deps, camera_id: Id) -> CameraView:
     return await _set_enabled(services, camera_id, False)
 
 
@@ -190,7 +192,7 @@ async def disable_camera(services: Services, camera_id: Id) -> CameraView:
     summary="Add a camera (with its lines and zones)",
     tags=["admin"],
 )
-async def create_camera(services: Services, store_id: Id, data: CameraConfig) -> CameraView:
+async def create_camera(services: Deps, store_id: Id, data: JSONBody[CameraConfig]) -> CameraView:
     camera = await site.create_camera(services.pool, store_id, data)
     log.info("admin.camera_created", camera_id=camera.id, store_id=store_id, source=camera.public_source)
     await _apply(services, "camera created", camera.id)
@@ -198,7 +200,7 @@ async def create_camera(services: Services, store_id: Id, data: CameraConfig) ->
 
 
 @patch("/api/admin/cameras/{camera_id:int}", summary="Change a camera's settings", tags=["admin"])
-async def update_camera(services: Services, camera_id: Id, data: CameraPatch) -> CameraView:
+async def update_camera(services: Deps, camera_id: Id, data: JSONBody[CameraPatch]) -> CameraView:
     changes = data.changes()
     if not changes:
         raise ApiError(400, "body: names no field to change (name, source, fps, model, enabled, loop)")
@@ -214,21 +216,21 @@ async def update_camera(services: Services, camera_id: Id, data: CameraPatch) ->
     status_code=HTTP_204_NO_CONTENT,
     tags=["admin"],
 )
-async def delete_camera(services: Services, camera_id: Id) -> None:
+async def delete_camera(services: Deps, camera_id: Id) -> None:
     await site.delete_camera(services.pool, camera_id)
     log.info("admin.camera_deleted", camera_id=camera_id)
     await _apply(services, "camera deleted", camera_id)
 
 
 @post("/api/admin/cameras/{camera_id:int}/lines", summary="Add a counting line", tags=["admin"])
-async def create_line(services: Services, camera_id: Id, data: LineConfig) -> Line:
+async def create_line(services: Deps, camera_id: Id, data: JSONBody[LineConfig]) -> Line:
     line = await site.create_line(services.pool, camera_id, data)
     await _apply(services, "line created", camera_id)
     return line
 
 
 @put("/api/admin/lines/{line_id:int}", summary="Replace a counting line", tags=["admin"])
-async def update_line(services: Services, line_id: Id, data: LineConfig) -> Line:
+async def update_line(services: Deps, line_id: Id, data: JSONBody[LineConfig]) -> Line:
     line = await site.update_line(services.pool, line_id, data)
     await _apply(services, "line updated", line.camera_id)
     return line
@@ -240,7 +242,7 @@ async def update_line(services: Services, line_id: Id, data: LineConfig) -> Line
     status_code=HTTP_204_NO_CONTENT,
     tags=["admin"],
 )
-async def delete_line(services: Services, line_id: Id) -> None:
+async def delete_line(services: Deps, line_id: Id) -> None:
     await site.delete_line(services.pool, line_id)
     await _apply(services, "line deleted")
 

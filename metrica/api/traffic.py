@@ -8,6 +8,7 @@ the report names the range it covers. Hourly buckets step whole hours from each 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
@@ -84,20 +85,16 @@ def parse_bound(name: str, value: str, store: Store) -> datetime:
     m = _SPACE_OFFSET.match(text)
     if m:
         text = f"{m.group(1)}+{m.group(2)}"
-    when: datetime | None = None
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            _check_year(name, value, day.year)
-            return local_day_start(store, day)
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        pass
+    when: datetime | date | None = None
+    with contextlib.suppress(ValueError):
+        when = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     if when is None:
         raise RangeError(
             f"{name}: expected an ISO date (2026-03-29) or date-time (2026-03-29T08:00:00+01:00), got {value!r}"
         )
     _check_year(name, value, when.year)
+    if not isinstance(when, datetime):
+        return local_day_start(store, when)
     if when.tzinfo is None:  # wall-clock time in the store's zone
         when = when.replace(tzinfo=zoneinfo.ZoneInfo(store.timezone))
     return when.astimezone(UTC)

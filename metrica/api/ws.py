@@ -11,7 +11,9 @@ from __future__ import annotations
 import structlog
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
 
 from metrica.api.auth import authorize, token_from
 from metrica.api.metrics import AppRuntime
@@ -27,7 +29,12 @@ CLOSE_UNKNOWN_STORE = 4404
 
 
 @websocket("/ws/stores/{store_id:int}/live")
-async def live_socket(socket: WebSocket, store_id: int, channels: ChannelsPlugin, services: Services) -> None:
+async def live_socket(
+    socket: WebSocket,
+    store_id: FromPath[int],
+    channels: NamedDependency[ChannelsPlugin],
+    services: NamedDependency[Services],
+) -> None:
     await socket.accept()
     failure = authorize(token_from(socket, allow_query=True), "viewer", services.settings)
     if failure is not None:
