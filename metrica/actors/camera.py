@@ -209,6 +209,10 @@ def _heartbeats(sender: _Sender, progress: _Progress, interval: float, stop: thr
         )
 
 
+def _is_live(source: str) -> bool:
+    return ("://" in source and not source.startswith("file://")) or source.startswith(("usb:", "/dev/video"))
+
+
 def _redact(text: str, camera: Camera) -> str:
     return text.replace(camera.source, camera.public_source) if camera.source else text
 
@@ -248,10 +252,8 @@ def _report(exc: BaseException, camera: Camera, sender: _Sender) -> int:
     kind: Literal["source", "model", "internal"]
     if isinstance(exc, SourceError):
         kind, code = "source", EXIT_SOURCE
-        # A missing or unreadable file stays missing; a live source may come back.
-        src = camera.source
-        live = ("://" in src and not src.startswith("file://")) or src.startswith(("usb:", "/dev/video"))
-        permanent = not live or "unsupported source type" in str(exc)
+        # A missing or unreadable file stays so; a live source may come back.
+        permanent = not _is_live(camera.source) or "unsupported source type" in str(exc)
         message = str(exc)
     elif isinstance(exc, ModelError):
         kind, code, permanent = "model", EXIT_MODEL, True
@@ -285,6 +287,8 @@ def _count(
         threads=options.threads,
     )
     lines = {line.name: line for line in camera.lines}
+    if not _is_live(camera.source):
+        VideoSource(camera.source).close()  # a missing or broken file: say so before loading the model
     detector = PersonDetector(config.model, conf=config.conf, imgsz=config.imgsz, threads=config.threads)
     # One inference before the source opens: a live stream is not left waiting on model set-up.
     detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))
@@ -440,7 +444,15 @@ class CameraProcess:
     def _reap(self) -> None:
         assert self._loop is not None and self._proc is not None
         self._loop.remove_reader(self._proc.sentinel)
+        self._try_reap()
+
+    def _try_reap(self) -> None:
+        # The sentinel fires as the child's fds close, an instant before it can be waited for.
+        assert self._loop is not None and self._proc is not None
         self._proc.join(0)
+        if self._proc.exitcode is None:
+            self._loop.call_later(0.01, self._try_reap)
+            return
         self.exited.set()
 
     def signal(self, signum: int) -> None:
