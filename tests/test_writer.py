@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from metrica.actors.writer import EventWriter, Outbox
+from metrica.actors.writer import EventWriter, Outbox, OutboxBusy
 from metrica.db.migrate import migrate
 from metrica.eval.bench_writer import bench_writer
 from metrica.events import CameraStatus, CrossingEvent, Event, OccupancySample, crossing_id
@@ -292,6 +292,14 @@ def test_outbox_keeps_order_across_segments_and_skips_a_torn_line(tmp_path: Path
     # A new run appends to a new segment, numbered after the old ones.
     again.append(events[:1])
     assert [p.name for p in tmp_path.glob("seg-*")] == ["seg-000000000005.jsonl"]
+
+    # One outbox, one live writer: a second process must not replay segments still being written.
+    with pytest.raises(OutboxBusy, match="another process is using this outbox"):
+        Outbox(tmp_path).load()
+    again.close()
+    third = Outbox(tmp_path)
+    assert third.load() == 1
+    third.close()
 
 
 async def test_bench_writer_measures_in_a_scratch_database() -> None:

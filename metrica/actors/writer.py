@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import time
 from collections import deque
@@ -37,7 +38,7 @@ import structlog
 from metrica.db.pool import BAD_DATA, connect, describe_dsn, is_unavailable
 from metrica.events import CameraStatus, CrossingEvent, Event, OccupancySample
 
-__all__ = ["EventWriter", "Outbox"]
+__all__ = ["EventWriter", "Outbox", "OutboxBusy", "bench_writer"]
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,10 @@ class _Unavailable(Exception):
 # --- the outbox ----------------------------------------------------------------------------------------
 
 
+class OutboxBusy(RuntimeError):
+    """Another live writer holds this outbox directory."""
+
+
 class _Segment:
     __slots__ = ("count", "path")
 
@@ -145,6 +150,7 @@ class Outbox:
         self._active: Any = None  # the open file of the newest segment, or None
         self._next = 1
         self._depth = 0
+        self._lock: Any = None
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(Event)
 
@@ -158,8 +164,20 @@ class Outbox:
         return len(self._segments)
 
     def load(self) -> int:
-        """Find the segments an earlier run left; return how many events they hold."""
+        """Find the segments an earlier run left; return how many events they hold.
+
+        Takes an exclusive lock on the directory: two live writers on one outbox would replay each other's
+        segments while they are being written (`OutboxBusy`).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            lock = open(self.directory / ".lock", "a+b")  # noqa: SIM115 - held until close()
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                raise OutboxBusy(f"{self.directory}: another process is using this outbox") from None
+            self._lock = lock
         found: list[tuple[int, Path]] = []
         for path in self.directory.glob(f"{self.PREFIX}*{self.SUFFIX}"):
             digits = path.name[len(self.PREFIX) : -len(self.SUFFIX)]
@@ -254,6 +272,9 @@ class Outbox:
 
     def close(self) -> None:
         self.rotate()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
 
 # --- the writer --------------------------------------------------------------------------------------
@@ -559,3 +580,10 @@ class EventWriter:
             self.written += inserted
             self.duplicates += 1 - inserted
         self._mark_up()
+
+
+async def bench_writer(dsn: str, events: int) -> dict[str, Any]:
+    """Ingest benchmark (see `metrica.eval.bench_writer`), here too so either import works."""
+    from metrica.eval.bench_writer import bench_writer as run
+
+    return await run(dsn, events)
