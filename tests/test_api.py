@@ -7,7 +7,9 @@ traffic buckets on DST days against counts computed in Python, and a dead databa
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -743,3 +745,37 @@ async def test_dead_database_is_a_503(env: Env) -> None:
     finally:
         await proxy.kill()
         pool.terminate()
+
+
+async def test_latency_under_concurrent_load(env: Env) -> None:
+    """20 concurrent clients; p50/p99 per route (printed with -s). The bound is loose: CPUs are shared."""
+    routes = {
+        "live": f"/api/stores/{env.paris.id}/live",
+        "traffic (hour, today)": f"/api/stores/{env.paris.id}/traffic",
+        "traffic (day, 30 days)": f"/api/stores/{env.paris.id}/traffic?bucket=day&from=2026-03-10&to=2026-04-09",
+    }
+    for name, path in routes.items():
+        timings: list[float] = []
+
+        async def worker(client: httpx.AsyncClient, path: str = path, timings: list[float] = timings) -> None:
+            for _ in range(25):
+                t0 = time.perf_counter()
+                r = await client.get(path, headers=V)
+                timings.append(time.perf_counter() - t0)
+                assert r.status_code == 200
+
+        # A client per worker, as separate phones would be (the shared fixture client keeps bodies).
+        clients = [httpx.AsyncClient(base_url=str(env.client.base_url), timeout=30) for _ in range(20)]
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(worker(c) for c in clients))
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+        wall = time.perf_counter() - started
+        timings.sort()
+        p50, p99 = timings[len(timings) // 2], timings[int(len(timings) * 0.99) - 1]
+        print(
+            f"\n{name}: {len(timings)} requests, 20 concurrent: p50={p50 * 1000:.1f} ms p99={p99 * 1000:.1f} ms "
+            f"({len(timings) / wall:.0f} req/s)"
+        )
+        assert p99 < 5.0

@@ -298,3 +298,12 @@ async def test_load_rebuilds_today_after_a_restart(pool: asyncpg.Pool) -> None:
     assert hub.state(1).visitors_in == 8
     hub.on_event(crossing(now, "in"))
     assert hub.state(1).visitors_in == 9 and hub.state(1).inflow_15m == 4
+
+
+def test_naive_timestamp_is_read_as_utc() -> None:
+    store = Store(id=1, name="s", timezone="Africa/Tunis", day_start_hour=0)
+    clock = Clock(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
+    hub, _ = make_hub(store, clock)
+    event = msgspec.structs.replace(crossing(clock.now, "in"), ts=datetime(2026, 7, 1, 9, 59))
+    hub.on_event(event)
+    assert hub.state(1).visitors_in == 1 and hub.state(1).inflow_15m == 1

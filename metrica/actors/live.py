@@ -274,6 +274,8 @@ class LiveHub:
         if st is None or not event.footfall:
             self.ignored += 1
             return
+        if event.ts.tzinfo is None:  # the vocabulary says UTC; a naive stamp must not raise here
+            event = msgspec.structs.replace(event, ts=event.ts.replace(tzinfo=UTC))
         now = self._now()
         rolled = self._roll(st, now)
         if event.id in st.seen:
