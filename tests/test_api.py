@@ -255,6 +255,23 @@ async def test_cameras_are_redacted_with_lines_and_status(env: Env) -> None:
     assert "camera 9999 not found" in assert_error(await env.client.get("/api/cameras/9999", headers=V), 404)
 
 
+async def test_camera_shows_its_last_stored_status(env: Env) -> None:
+    cam = (await site.list_cameras(env.pool, store_id=env.tunis.id))[0]
+    t = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    await env.pool.executemany(
+        "INSERT INTO camera_status (ts, camera_id, state, fps, error, restarts) VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (t, cam.id, "running", 5.0, None, 0),
+            (t + timedelta(minutes=5), cam.id, "reconnecting", 0.0, "rtsp://***@h: timed out", 1),
+            (t + timedelta(minutes=9), 999, "failed", 0.0, "other camera", 9),
+        ],
+    )
+    body = (await env.client.get(f"/api/cameras/{cam.id}", headers=V)).json()
+    assert body["last_status"]["state"] == "reconnecting" and body["last_status"]["restarts"] == 1
+    listed = (await env.client.get("/api/cameras", params={"store_id": env.tunis.id}, headers=V)).json()
+    assert listed[0]["last_status"] == body["last_status"]
+
+
 # -- admin -------------------------------------------------------------------------------------------
 
 
