@@ -150,6 +150,8 @@ def explain_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError)
 
 def parse_site_config(data: bytes | str, *, fmt: Literal["yaml", "json"] = "yaml") -> SiteConfig:
     """Validate a site configuration document (YAML or JSON); raise `ConfigError` naming path and reason."""
+    if not (data.strip() if isinstance(data, str) else data.strip()):
+        raise ConfigError("the document is empty (expected a mapping with a `stores` list)")
     try:
         if fmt == "json":
             return msgspec.json.decode(data, type=SiteConfig)
@@ -177,6 +179,12 @@ def _default_data_dir() -> Path:
     return Path(base) / "metrica"
 
 
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError
+
+
 class Settings(msgspec.Struct, kw_only=True):
     """Process settings from the environment (``METRICA_*``, ``DATABASE_URL``, ``REDIS_URL``).
 
@@ -189,7 +197,7 @@ class Settings(msgspec.Struct, kw_only=True):
     redis_url: str | None = None
     data_dir: Path = msgspec.field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     admin_token: str | None = None
     viewer_token: str | None = None
     site_config: Path | None = None  # YAML bootstrapped into an empty database
@@ -215,8 +223,8 @@ class Settings(msgspec.Struct, kw_only=True):
         if env.get("METRICA_DATA_DIR"):
             raw["data_dir"] = env["METRICA_DATA_DIR"]
         raw.update(overrides)
-        raw = {k: v for k, v in raw.items() if v is not None}
+        raw = {k: v for k, v in raw.items() if v is not None and v != ""}
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"settings: {explain_validation_error(exc)}") from None

@@ -151,14 +151,23 @@ def test_settings_from_the_environment() -> None:
         Settings.from_env({"METRICA_LOG_FORMAT": "xml"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py bug: msgspec.convert(strict=False) does not turn a str into a Path, so "
-    "METRICA_DATA_DIR and METRICA_CONFIG make Settings.from_env fail (needs a dec_hook for Path)",
-)
 def test_settings_paths_from_the_environment() -> None:
     settings = Settings.from_env(
         {"METRICA_DATA_DIR": "/srv/metrica", "METRICA_CONFIG": "/etc/metrica/site.yaml"}
     )
     assert settings.data_dir == Path("/srv/metrica")
     assert settings.site_config == Path("/etc/metrica/site.yaml")
+    assert Settings.from_env({}, data_dir="/x").data_dir == Path("/x")
+
+
+def test_settings_empty_values_are_unset_and_ports_are_checked() -> None:
+    assert Settings.from_env({"METRICA_PORT": "", "DATABASE_URL": ""}).port == 8000
+    assert Settings.from_env({"DATABASE_URL": ""}).database_url is None
+    for bad in ("0", "65536"):
+        with pytest.raises(ConfigError, match=r"^settings: port: expected `int`"):
+            Settings.from_env({"METRICA_PORT": bad})
+
+
+def test_empty_site_document_is_explained() -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        parse_site_config(b"  \n")
