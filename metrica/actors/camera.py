@@ -94,6 +94,7 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, tag="heartbeat"):
     fps: float  # processed frames per second since the previous heartbeat
     connected: bool  # frames are flowing (False while the source reconnects or before the first frame)
     idle: float  # seconds since the main loop last made progress (a frame, a reconnect attempt)
+    ready: bool  # the model is loaded (before that, ``idle`` measures the start-up and means nothing)
     last_frame_wall: float | None  # UTC epoch seconds of the last processed frame
     error: str | None = None  # why the source is not connected (redacted)
     session: int = 0  # the source's session (reconnect count)
@@ -125,6 +126,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.frames = 0
+        self.ready = False
         self.connected = False
         self.error: str | None = None
         self.session = 0
@@ -192,6 +194,7 @@ def _heartbeats(sender: _Sender, progress: _Progress, interval: float, stop: thr
     while not stop.wait(interval):
         if os.getppid() != parent:
             os._exit(EXIT_INTERNAL)  # orphaned: the supervisor died without killing us
+        ready = progress.ready  # read before last_progress: the main thread writes them in the other order
         now = time.monotonic()
         frames = progress.frames
         fps = (frames - last_frames) / (now - last_t) if now > last_t else 0.0
@@ -202,6 +205,7 @@ def _heartbeats(sender: _Sender, progress: _Progress, interval: float, stop: thr
                 fps=round(fps, 2),
                 connected=progress.connected,
                 idle=round(now - progress.last_progress, 3),
+                ready=ready,
                 last_frame_wall=progress.last_frame_wall,
                 error=progress.error,
                 session=progress.session,
@@ -292,8 +296,9 @@ def _count(
     detector = PersonDetector(config.model, conf=config.conf, imgsz=config.imgsz, threads=config.threads)
     # One inference before the source opens: a live stream is not left waiting on model set-up.
     detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))
-    sender.send(Hello(pid=os.getpid(), token=token, startup=round(time.monotonic() - started, 3)))
     progress.last_progress = time.monotonic()
+    progress.ready = True
+    sender.send(Hello(pid=os.getpid(), token=token, startup=round(time.monotonic() - started, 3)))
     log.info("actor.model_ready", model=detector.model_name, startup_s=round(time.monotonic() - started, 2))
 
     source = VideoSource(

@@ -188,6 +188,8 @@ class Supervisor:
                 else:
                     actor.camera = cam  # name or store: no restart needed (events get the store below)
             await asyncio.gather(*stops)
+            # Return once every new process exists (its pid is known), as `restart` does.
+            await asyncio.gather(*(a.started.wait() for a in self._actors.values() if a.task is not None))
 
     async def restart(self, camera_id: int) -> None:
         """Kill that camera's process and start a new one at once (backoff reset)."""
@@ -367,6 +369,8 @@ class Supervisor:
         while not proc.exited.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.exited.wait(), _TICK)
+            if proc.exited.is_set():
+                break
             now = time.monotonic()
             hb = actor.heartbeat
             if actor.child_error is not None or actor.ended:
@@ -390,7 +394,7 @@ class Supervisor:
             elif actor.state != "running":
                 next_status = 0.0
             silent = now - actor.heartbeat_at
-            idle = hb.idle + silent if hb is not None and actor.hello is not None else 0.0
+            idle = hb.idle + silent if hb is not None and hb.ready else 0.0
             if silent > self.stuck_seconds or idle > self.stuck_seconds:
                 what = "no heartbeat" if silent > self.stuck_seconds else "no frame and no reconnect attempt"
                 actor.last_error = f"stuck: {what} for {max(silent, idle):.0f} s"
