@@ -1,4 +1,4 @@
-"""The ``metrica`` command: count | eval | bench."""
+"""The ``metrica`` command: demo | serve | migrate | count | eval | bench."""
 
 from __future__ import annotations
 
@@ -213,10 +213,93 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from metrica.db.migrate import migrate
+
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise ValueError("no database: set DATABASE_URL or pass --database-url")
+    applied = asyncio.run(migrate(url))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from metrica.config import Settings, load_site_config
+    from metrica.service import run_service
+
+    overrides: dict[str, Any] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.config is not None:
+        overrides["site_config"] = args.config
+    settings = Settings.from_env(**overrides)
+    site = load_site_config(settings.site_config) if settings.site_config else None
+    asyncio.run(run_service(settings, site=site))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from metrica.config import Settings
+    from metrica.service import SHARED_VIDEO, demo_site, load_tokens, run_demo
+
+    video = Path(args.video) if args.video else SHARED_VIDEO
+    if not video.is_file():
+        hint = "" if args.video else " (../shared beside the checkout has the demo footage; or pass --video)"
+        raise FileNotFoundError(f"no such video: {video}{hint}")
+    data_dir = Path(args.data_dir).resolve()
+    tokens = load_tokens(data_dir)
+    settings = Settings.from_env(
+        data_dir=str(data_dir),
+        port=args.port,
+        host=args.host,
+        admin_token=tokens.admin,
+        viewer_token=tokens.viewer,
+    )
+    asyncio.run(run_demo(settings, demo_site(video)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metrica", description="Anonymous foot-traffic counting from CCTV.")
-    parser.add_argument("--log-level", default=os.environ.get("METRICA_LOG_LEVEL", "warning"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("METRICA_LOG_LEVEL"),
+        help="debug|info|warning|error (default: info for demo and serve, warning otherwise)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "demo", help="run everything on this machine: embedded database and Redis, a demo store and camera"
+    )
+    p.add_argument("--port", type=_positive(int), default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for phones on the LAN)")
+    p.add_argument("--video", help="video replayed as the demo camera (default: ../shared PETS09-S2L1)")
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("METRICA_DATA_DIR", "data/demo"),
+        help="where the embedded database, Redis, outbox and tokens live (default: ./data/demo)",
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the service against DATABASE_URL and REDIS_URL (production)")
+    p.add_argument("--port", type=_positive(int), help="default: $METRICA_PORT or 8000")
+    p.add_argument("--host", help="default: $METRICA_HOST or 127.0.0.1")
+    p.add_argument("--config", help="site YAML loaded into an empty database (default: $METRICA_CONFIG)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema (sql/ migrations)")
+    p.add_argument("--database-url", help="default: $DATABASE_URL")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("count", help="count line crossings in a video file, RTSP stream or USB camera")
     p.add_argument("source", help="file path, rtsp://…, /dev/videoN or usb:N")
@@ -251,15 +334,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level or ("info" if args.command in ("demo", "serve") else "warning"))
+    from metrica.db.errors import DatabaseUnavailable, MigrationError
     from metrica.vision.detector import ModelError
     from metrica.vision.source import SourceError
 
     try:
         return int(args.func(args))
-    except (SourceError, ModelError, ValueError, FileNotFoundError) as exc:
+    except (
+        SourceError,
+        ModelError,
+        ValueError,
+        FileNotFoundError,
+        ConnectionError,
+        DatabaseUnavailable,
+        MigrationError,
+    ) as exc:
         print(f"metrica {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

