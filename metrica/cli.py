@@ -213,6 +213,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_api(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from metrica.eval.bench_api import bench_api
+
+    token = args.token or os.environ.get("METRICA_VIEWER_TOKEN")
+    if not token:
+        raise ValueError("pass --token or set METRICA_VIEWER_TOKEN")
+    paths = args.path or ["/api/health", "/api/stores/1/live", "/api/stores/1/traffic?bucket=hour"]
+    results = asyncio.run(
+        bench_api(args.url, token, paths, concurrency=args.concurrency, requests=args.requests)
+    )
+    for r in results:
+        if args.json:
+            _emit(msgspec.to_builtins(r))
+        else:
+            print(
+                f"{r.path:<45} p50 {r.p50_ms:7.1f} ms  p95 {r.p95_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms"
+                f"  {r.rps:7.1f} req/s  errors {r.errors}/{r.requests}"
+            )
+    return 1 if any(r.errors for r in results) else 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -296,6 +319,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="default: $METRICA_HOST or 127.0.0.1")
     p.add_argument("--config", help="site YAML loaded into an empty database (default: $METRICA_CONFIG)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench-api", help="API latency under concurrent load against a running service")
+    p.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
+    p.add_argument("--token", help="viewer token (default: $METRICA_VIEWER_TOKEN)")
+    p.add_argument("--path", action="append", help="path to GET (repeatable; default: health, live, traffic)")
+    p.add_argument("--concurrency", type=_positive(int), default=20)
+    p.add_argument("--requests", type=_positive(int), default=500, help="per path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_api)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema (sql/ migrations)")
     p.add_argument("--database-url", help="default: $DATABASE_URL")

@@ -150,7 +150,7 @@ def explain_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError)
 
 def parse_site_config(data: bytes | str, *, fmt: Literal["yaml", "json"] = "yaml") -> SiteConfig:
     """Validate a site configuration document (YAML or JSON); raise `ConfigError` naming path and reason."""
-    if not (data.strip() if isinstance(data, str) else data.strip()):
+    if not data.strip():
         raise ConfigError("the document is empty (expected a mapping with a `stores` list)")
     try:
         if fmt == "json":
