@@ -92,6 +92,8 @@ def _serve(args: argparse.Namespace) -> int:  # pragma: no cover - runs under th
         "! videoconvert ! video/x-raw,format=I420 "
         f"! x264enc tune=zerolatency speed-preset=ultrafast pass=quant quantizer={args.quantizer} "
         f"key-int-max={args.keyint} bframes=0 threads=1 "
+        # (quantizer 0: x264 first tries the payloader's preferred baseline profile, logs that it cannot
+        # be lossless, then settles on High 4:4:4 Predictive: frames arrive bit-exact)
         "! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     factory.set_shared(False)
@@ -174,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user", help="require RTSP basic auth with this user")
     p.add_argument("--password")
     p.add_argument("--loop", action="store_true", help="start again at the end of the file")
-    p.add_argument("--quantizer", type=int, default=14, help="x264 constant quantizer (lower = better)")
+    p.add_argument(
+        "--quantizer",
+        type=int,
+        default=0,
+        help="x264 constant quantizer: 0 (default) is lossless, so the camera's frames are the file's",
+    )
     p.add_argument("--keyint", type=int, default=7, help="frames between key frames")
     return _serve(p.parse_args(argv))
 

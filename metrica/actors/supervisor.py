@@ -254,9 +254,10 @@ class Supervisor:
         log.info("actor.removed", camera_id=camera_id)
 
     def _set_state(self, actor: _Actor, state: ActorState, error: str | None = None) -> None:
+        changed = state != actor.state or (error is not None and error != actor.last_error)
         if error is not None:
             actor.last_error = error
-        if state == actor.state and error is None:
+        if not changed:
             return
         actor.state = state
         actor.since = _now()
