@@ -338,6 +338,9 @@ def _count(
                     delay = clock[0] + (frame.pts - clock[1]) - now
                     if delay > 0:
                         time.sleep(delay)
+            # A replayed file stands in for a live camera: stamp its frames when they are "shown", not
+            # at open time + pts, which falls behind real time each time the pacing re-anchors.
+            wall = time.time() if pace else frame.wall_time
             for c in pipeline.process(frame):
                 key = (c.line, c.track)
                 n = seq.get(key, (0, 0.0))[0]
@@ -346,7 +349,7 @@ def _count(
                 sender.send(
                     CrossingEvent(
                         id=crossing_id(camera.id, session, c.line, c.track, n),
-                        ts=utc_from_timestamp(frame.wall_time + (c.pts - frame.pts)),
+                        ts=utc_from_timestamp(wall + (c.pts - frame.pts)),
                         store_id=camera.store_id,
                         camera_id=camera.id,
                         line_id=line.id,
@@ -358,7 +361,7 @@ def _count(
                         frame=c.frame,
                     )
                 )
-            progress.frame(frame.wall_time, frame.session)
+            progress.frame(wall, frame.session)
             if pipeline.processed % 1000 == 0:
                 pipeline.times = StageTimes()  # stage times are for benchmarks: keep them bounded here
                 horizon = frame.pts - _SEQ_KEEP_SECONDS
