@@ -249,6 +249,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from metrica.config import Settings
+    from metrica.jobs.worker import run_worker
+
+    asyncio.run(run_worker(Settings.from_env()))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -320,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="site YAML loaded into an empty database (default: $METRICA_CONFIG)")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser(
+        "worker", help="run the background jobs (rollups, daily reports, alerts, retention) from REDIS_URL"
+    )
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("bench-api", help="API latency under concurrent load against a running service")
     p.add_argument("url", nargs="?", default="http://127.0.0.1:8000")
     p.add_argument("--token", help="viewer token (default: $METRICA_VIEWER_TOKEN)")
@@ -366,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level or ("info" if args.command in ("demo", "serve") else "warning"))
+    configure_logging(
+        args.log_level or ("info" if args.command in ("demo", "serve", "worker") else "warning")
+    )
     from metrica.db.errors import DatabaseUnavailable, MigrationError
     from metrica.vision.detector import ModelError
     from metrica.vision.source import SourceError

@@ -204,6 +204,16 @@ class Settings(msgspec.Struct, kw_only=True):
     model: str | None = None  # default detector weights for cameras that name none
     stuck_seconds: float = 30.0  # restart an actor that delivered no frame for this long
     log_format: Literal["auto", "json", "console"] = "auto"
+    # Jobs (`metrica worker`): retention of raw events, alert thresholds, webhooks.
+    retention_days: Annotated[int, msgspec.Meta(ge=1)] = (
+        400  # raw crossings/samples; rollups and reports stay
+    )
+    alert_offline_minutes: Annotated[float, msgspec.Meta(gt=0)] = 10.0  # camera not running this long → alert
+    alert_low_traffic_ratio: Annotated[float, msgspec.Meta(gt=0, lt=1)] = (
+        0.3  # hour below ratio × usual → alert
+    )
+    webhook_urls: list[str] = msgspec.field(default_factory=list)  # alerts are POSTed to each (JSON)
+    webhook_secret: str | None = None  # signs webhook bodies (HMAC-SHA256, X-Metrica-Signature)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -219,7 +229,13 @@ class Settings(msgspec.Struct, kw_only=True):
             "model": env.get("METRICA_MODEL") or None,
             "stuck_seconds": env.get("METRICA_STUCK_SECONDS"),
             "log_format": env.get("METRICA_LOG_FORMAT"),
+            "retention_days": env.get("METRICA_RETENTION_DAYS"),
+            "alert_offline_minutes": env.get("METRICA_ALERT_OFFLINE_MINUTES"),
+            "alert_low_traffic_ratio": env.get("METRICA_ALERT_LOW_TRAFFIC_RATIO"),
+            "webhook_secret": env.get("METRICA_WEBHOOK_SECRET") or None,
         }
+        if env.get("METRICA_WEBHOOK_URLS"):  # comma- or space-separated
+            raw["webhook_urls"] = env["METRICA_WEBHOOK_URLS"].replace(",", " ").split()
         if env.get("METRICA_DATA_DIR"):
             raw["data_dir"] = env["METRICA_DATA_DIR"]
         raw.update(overrides)

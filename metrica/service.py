@@ -198,8 +198,22 @@ async def run_demo(settings: Settings, site: SiteConfig) -> None:
             database_url=settings.database_url or database_url,
             redis_url=settings.redis_url or redis_url,
         )
+    worker_task: asyncio.Task[None] | None = None
     try:
+        # The jobs (rollups, reports, alerts) run in this process too: one command runs everything.
+        from metrica.db.migrate import migrate
+        from metrica.jobs.worker import create_worker
+
+        assert settings.database_url is not None
+        await migrate(settings.database_url)
+        worker = create_worker(settings, handle_signals=False)
+        worker_task = asyncio.create_task(worker.async_run())
         await run_service(settings, site=site, on_ready=print_urls)
     finally:
+        if worker_task is not None:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker_task
+            await worker.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

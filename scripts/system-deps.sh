@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# System packages the test suite needs (Debian): GStreamer's RTSP server for real-camera tests.
+# System packages the test suite needs (Debian): GStreamer's RTSP server for real-camera tests, Chromium
+# (headless) for the browser tests of the dashboard and the reports.
 # Installs only what is missing, so a machine that has them never touches apt.
 set -euo pipefail
 PACKAGES=(
   gir1.2-gst-rtsp-server-1.0 python3-gi
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  chromium fonts-dejavu-core
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

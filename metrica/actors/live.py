@@ -20,7 +20,7 @@ import zoneinfo
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 import structlog
@@ -103,6 +103,8 @@ class LiveState(msgspec.Struct, kw_only=True):
     cameras: list[CameraSummary]
     seq: int  # increases with every published change (across restarts: it starts at the wall clock in µs)
     occupancy_limit: int | None = None
+    # Tells this message from the others the socket carries ({"type": "alert", ...} from the worker).
+    type: Literal["live"] = "live"
 
 
 class _Store:

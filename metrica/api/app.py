@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from metrica.api import alerts, history, reports, snapshot
 from metrica.api.auth import check_tokens
 from metrica.api.errors import exception_handlers
 from metrica.api.metrics import AppRuntime, RequestMetricsMiddleware, ServiceCollector
@@ -87,6 +88,8 @@ def create_app(services: Services, *, debug: bool = False) -> Litestar:
         ticker.clear()
 
     route_handlers: list[Any] = [public_router, viewer_router, admin_router, live_socket, metrics]
+    for module in (history, reports, alerts, snapshot):  # one module per feature, each with its own guards
+        route_handlers.extend(module.ROUTERS)
     frontend = services.frontend_dir or _DEFAULT_FRONTEND
     if (frontend / "index.html").is_file():
         route_handlers.append(

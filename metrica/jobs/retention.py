@@ -1,0 +1,10 @@
+"""TODO(retention): filled in by the retention work of issue 4."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.cron import CronJob
+
+FUNCTIONS: list[Any] = []
+CRON_JOBS: list[CronJob] = []
