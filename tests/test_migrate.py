@@ -114,7 +114,9 @@ async def test_a_failing_migration_is_rolled_back_and_named(dsn: str, tmp_path: 
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT to_regclass('half_done')") is None  # its own transaction
-        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == find_migrations()[-1].version
+        assert (
+            await conn.fetchval("SELECT max(version) FROM schema_migrations") == find_migrations()[-1].version
+        )
     finally:
         await conn.close()
     (sql / "900_broken.sql").write_text("CREATE TABLE half_done (id integer);")

@@ -42,8 +42,13 @@ def redis_settings(settings: Settings) -> RedisSettings:
         raise ConfigError(f"REDIS_URL: {exc} (expected redis://, rediss:// or unix://)") from None
 
 
+async def ping(ctx: JobContext) -> str:
+    """A job that only answers: `metrica worker` is up and reaches the database."""
+    return str(await ctx["pool"].fetchval("SELECT 'pong'"))
+
+
 def all_functions() -> list[Function | Any]:
-    return [f for m in _MODULES for f in m.FUNCTIONS]
+    return [ping, *(f for m in _MODULES for f in m.FUNCTIONS)]
 
 
 def all_cron_jobs() -> list[CronJob]:
