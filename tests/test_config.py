@@ -171,3 +171,25 @@ def test_settings_empty_values_are_unset_and_ports_are_checked() -> None:
 def test_empty_site_document_is_explained() -> None:
     with pytest.raises(ConfigError, match="empty"):
         parse_site_config(b"  \n")
+
+
+def test_job_settings_from_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.retention_days, defaults.webhook_urls, defaults.webhook_secret) == (400, [], None)
+    settings = Settings.from_env(
+        {
+            "METRICA_RETENTION_DAYS": "30",
+            "METRICA_ALERT_OFFLINE_MINUTES": "2.5",
+            "METRICA_ALERT_LOW_TRAFFIC_RATIO": "0.25",
+            "METRICA_WEBHOOK_URLS": "https://a.example/hook, https://b.example/x",
+            "METRICA_WEBHOOK_SECRET": "s3cret",
+        }
+    )
+    assert settings.retention_days == 30
+    assert settings.alert_offline_minutes == 2.5
+    assert settings.alert_low_traffic_ratio == 0.25
+    assert settings.webhook_urls == ["https://a.example/hook", "https://b.example/x"]
+    assert settings.webhook_secret == "s3cret"
+    for bad in ({"METRICA_RETENTION_DAYS": "0"}, {"METRICA_ALERT_LOW_TRAFFIC_RATIO": "1.5"}):
+        with pytest.raises(ConfigError, match="settings: "):
+            Settings.from_env(bad)
