@@ -4,6 +4,11 @@ Days start at the store's ``day_start_hour`` in its IANA zone, so a DST day has 
 ``from`` and ``to`` are ISO dates (a date names the business day that starts on it) or date-times (naive
 ones are read in the store's zone); the range is half-open, ``[from, to)``, and widened to whole buckets:
 the report names the range it covers. Hourly buckets step whole hours from each day's start.
+
+Buckets that end before a *horizon* are read from the rollups (``store_hourly``/``store_daily``, per line
+``line_hourly``/``line_daily``), the rest from raw ``crossings``. The horizon is the start of the current
+hour, or earlier when a crossing in the range was inserted after the rollup watermark (a late batch or a
+lagging worker): the answer equals a raw-only count either way.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import msgspec
 
 from metrica.actors.live import business_day, local_day_start
 from metrica.db import queries
+from metrica.jobs.rollups import OVERLAP
 from metrica.site import Store
 
 __all__ = [
@@ -51,6 +57,10 @@ class TrafficBucket(msgspec.Struct, kw_only=True):
     end: datetime
     in_count: int
     out_count: int
+    # From the rollups (buckets before the current hour): highest "inside" and ∫occupancy dt ÷ visits.
+    # None where the bucket is read from raw events (the current hour, a late batch not rolled up yet).
+    peak_occupancy: int | None = None
+    avg_dwell_seconds: float | None = None
 
 
 class TrafficSeries(msgspec.Struct, kw_only=True):
@@ -173,18 +183,49 @@ async def traffic_report(
     bucket: str = "hour",
     by: By = "store",
     now: datetime | None = None,
+    use_rollups: bool = True,
+    retention_days: int | None = None,
 ) -> TrafficReport:
-    start, end, kind = resolve_range(store, from_, to, bucket, now or datetime.now(UTC))
+    """The report; ``use_rollups=False`` counts raw crossings only. Late crossings older than
+    ``retention_days`` do not pull the horizon back (their days are no longer recomputed, see rollups)."""
+    now = now or datetime.now(UTC)
+    start, end, kind = resolve_range(store, from_, to, bucket, now)
     edges = boundaries(store, start, end, kind)
     n = len(edges) - 1
     tz = zoneinfo.ZoneInfo(store.timezone)
     ins, outs = [0] * n, [0] * n
+    peaks: list[int | None] = [None] * n
+    dwell: list[float | None] = [None] * n
     series: dict[tuple[int, int | None], TrafficSeries] = {}
-    rows = await queries.traffic_buckets(pool, store.id, edges, by="store" if by == "store" else by)
+    split = 0  # buckets [0, split) come from the rollups
+    rows: list[queries.BucketRow] = []
+    if use_rollups:
+        horizon_from = edges[0]
+        if retention_days is not None:
+            horizon_from = max(horizon_from, now - timedelta(days=retention_days))
+        hour = _floor(store, now, "hour")
+        horizon = await queries.rollup_horizon(pool, store.id, horizon_from, hour, OVERLAP)
+        while split < n and edges[split + 1] <= horizon:
+            split += 1
+    if split:
+        store_rows, rows = await queries.rollup_buckets(pool, store.id, edges[: split + 1], kind, by=by)
+        for sr in store_rows:
+            if 0 <= sr.bucket < split:
+                peaks[sr.bucket] = sr.peak_occupancy
+                dwell[sr.bucket] = sr.occupancy_seconds / sr.ins if sr.ins else None
+                if by == "store":
+                    ins[sr.bucket] += sr.ins
+                    outs[sr.bucket] += sr.outs
+        for i in range(split):  # a rolled-up bucket with no row holds no crossing (and nobody inside)
+            if peaks[i] is None:
+                peaks[i] = 0
+    if split < n:
+        raw = await queries.traffic_buckets(pool, store.id, edges[split:], by=by)
+        rows += [msgspec.structs.replace(r, bucket=r.bucket + split) for r in raw]
     for row in rows:
         if not 0 <= row.bucket < n:
             continue
-        if by == "store" or (by == "line" and row.footfall):
+        if (by == "store" and row.bucket >= split) or (by == "line" and row.footfall):
             ins[row.bucket] += row.ins
             outs[row.bucket] += row.outs
         if by != "store":
@@ -202,6 +243,8 @@ async def traffic_report(
                     in_counts=[0] * n,
                     out_counts=[0] * n,
                 )
+            else:  # rows come by bucket: a line shows the name and role it was last counted under
+                s.line, s.footfall = row.line, row.footfall
             s.in_counts[row.bucket] += row.ins
             s.out_counts[row.bucket] += row.outs
             s.in_count += row.ins
@@ -226,6 +269,8 @@ async def traffic_report(
                 end=edges[i + 1].astimezone(tz),
                 in_count=ins[i],
                 out_count=outs[i],
+                peak_occupancy=peaks[i],
+                avg_dwell_seconds=dwell[i],
             )
             for i in range(n)
         ],

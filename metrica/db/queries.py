@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import asyncpg
@@ -21,11 +21,15 @@ from metrica.events import CameraStatus
 
 __all__ = [
     "BucketRow",
+    "StoreBucketRow",
     "camera_status_latest",
     "footfall_since",
     "footfall_totals",
     "inflow_since",
     "ping",
+    "rolled_days",
+    "rollup_buckets",
+    "rollup_horizon",
     "traffic_buckets",
 ]
 
@@ -107,7 +111,12 @@ async def traffic_buckets(
         return []
     keys = {"store": "", "camera": ", camera_id", "line": ", camera_id, line_id"}[by]
     footfall = "" if by == "line" else "AND footfall"
-    extra = ", max(line) AS line, bool_or(footfall) AS footfall" if by == "line" else ""
+    # The name of the bucket's latest crossing: rollups keep the same one (the name it was last counted under).
+    extra = (
+        ", (array_agg(line ORDER BY ts DESC))[1] AS line, bool_or(footfall) AS footfall"
+        if by == "line"
+        else ""
+    )
     sql = f"""
         SELECT width_bucket(ts, $2::timestamptz[]) - 1 AS bucket{keys},
                count(*) FILTER (WHERE direction = 'in') AS ins,
@@ -131,6 +140,151 @@ async def traffic_buckets(
         )
         for r in rows
     ]
+
+
+# -- rollups (written by metrica.jobs.rollups) -------------------------------------------------------
+
+
+async def rollup_horizon(
+    pool: asyncpg.Pool, store_id: int, start: datetime, end: datetime, overlap: timedelta
+) -> datetime:
+    """The instant before which the rollups reflect every stored crossing of the store in [start, end).
+
+    ``end`` (the start of the current hour) unless a crossing stamped in [start, end) was inserted after the
+    rollup watermark (less ``overlap``): a late batch the worker has not rolled up yet, or a lagging worker.
+    """
+    value = await pool.fetchval(
+        """SELECT min(ts) FROM crossings
+           WHERE store_id = $1 AND ts >= $2 AND ts < $3
+             AND inserted_at > (SELECT rolled_inserted_at FROM rollup_state) - $4::interval""",
+        store_id,
+        start,
+        end,
+        overlap,
+        timeout=QUERY_TIMEOUT,
+    )
+    return end if value is None else min(end, value)
+
+
+class StoreBucketRow(msgspec.Struct, frozen=True):
+    """A store's rolled-up bucket: counts, peak occupancy and ∫ occupancy dt (average dwell = that ÷ ins)."""
+
+    bucket: int
+    ins: int
+    outs: int
+    peak_occupancy: int
+    occupancy_seconds: float
+
+
+async def rollup_buckets(
+    pool: asyncpg.Pool,
+    store_id: int,
+    boundaries: Sequence[datetime],
+    bucket: Literal["hour", "day"],
+    *,
+    by: Literal["store", "camera", "line"] = "store",
+) -> tuple[list[StoreBucketRow], list[BucketRow]]:
+    """Rolled-up counts per bucket of ``boundaries`` (hour edges, or business-day edges, on the store grid).
+
+    Returns the store rows (every ``by``: they carry the peak and dwell) and, for ``by`` camera/line, the
+    per-camera (entrance lines) or per-line rows, shaped like `traffic_buckets`.
+    """
+    if len(boundaries) < 2:
+        return [], []
+    edges, lo, hi = list(boundaries), boundaries[0], boundaries[-1]
+    table, col = ("store_hourly", "hour_start") if bucket == "hour" else ("store_daily", "day_start")
+    rows = await pool.fetch(
+        f"""SELECT width_bucket({col}, $2::timestamptz[]) - 1 AS bucket, sum(ins) AS ins, sum(outs) AS outs,
+                   max(peak_occupancy) AS peak, sum(occupancy_seconds)::float8 AS occ
+            FROM {table} WHERE store_id = $1 AND {col} >= $3 AND {col} < $4
+            GROUP BY 1 ORDER BY 1""",
+        store_id,
+        edges,
+        lo,
+        hi,
+        timeout=QUERY_TIMEOUT,
+    )
+    stores = [
+        StoreBucketRow(
+            bucket=int(r["bucket"]),
+            ins=int(r["ins"]),
+            outs=int(r["outs"]),
+            peak_occupancy=int(r["peak"]),
+            occupancy_seconds=float(r["occ"]),
+        )
+        for r in rows
+    ]
+    if by == "store":
+        return stores, []
+    ltable = "line_hourly" if bucket == "hour" else "line_daily"
+    # line_daily rows carry a date, not an instant: their day's start comes from store_daily (a rolled-up day
+    # always has its store row).
+    if bucket == "hour":
+        where, bcol = "l.hour_start >= $3 AND l.hour_start < $4", "l.hour_start"
+        join = ""
+    else:
+        where, bcol = "d.day_start >= $3 AND d.day_start < $4", "d.day_start"
+        join = "JOIN store_daily d ON d.store_id = l.store_id AND d.business_date = l.business_date"
+    if by == "camera":
+        sql = f"""SELECT width_bucket({bcol}, $2::timestamptz[]) - 1 AS bucket, l.camera_id,
+                         sum(l.ins) AS ins, sum(l.outs) AS outs
+                  FROM {ltable} l {join}
+                  WHERE l.store_id = $1 AND l.footfall AND {where}
+                  GROUP BY 1, 2 ORDER BY 1, 2"""
+    else:
+        sql = f"""SELECT width_bucket({bcol}, $2::timestamptz[]) - 1 AS bucket, l.camera_id, l.line_id,
+                         l.line, l.footfall, l.ins, l.outs
+                  FROM {ltable} l {join}
+                  WHERE l.store_id = $1 AND {where}
+                  ORDER BY 1, 2, 3"""
+    lrows = await pool.fetch(sql, store_id, edges, lo, hi, timeout=QUERY_TIMEOUT)
+    return stores, [
+        BucketRow(
+            bucket=int(r["bucket"]),
+            camera_id=r["camera_id"],
+            line_id=r["line_id"] if by == "line" else None,
+            line=r["line"] if by == "line" else None,
+            footfall=r["footfall"] if by == "line" else None,
+            ins=int(r["ins"]),
+            outs=int(r["outs"]),
+        )
+        for r in lrows
+    ]
+
+
+async def rolled_days(
+    pool: asyncpg.Pool, store_id: int, first: date, last: date, *, hours: bool = False
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
+    """The store's rolled-up days in [first, last]: store_daily rows, camera uptime per day (summed over
+    cameras), and with ``hours`` its store_hourly rows (business_date, hour_start, ins)."""
+    daily = await pool.fetch(
+        """SELECT business_date, day_start, day_end, ins, outs, peak_occupancy, peak_at, occupancy_seconds,
+                  computed_at
+           FROM store_daily WHERE store_id = $1 AND business_date BETWEEN $2 AND $3 ORDER BY business_date""",
+        store_id,
+        first,
+        last,
+        timeout=QUERY_TIMEOUT,
+    )
+    cameras = await pool.fetch(
+        """SELECT business_date, camera_id, running_seconds, observed_seconds
+           FROM camera_daily WHERE store_id = $1 AND business_date BETWEEN $2 AND $3""",
+        store_id,
+        first,
+        last,
+        timeout=QUERY_TIMEOUT,
+    )
+    hourly = []
+    if hours:
+        hourly = await pool.fetch(
+            """SELECT business_date, hour_start, ins, outs, peak_occupancy, occupancy_seconds FROM store_hourly
+               WHERE store_id = $1 AND business_date BETWEEN $2 AND $3 ORDER BY hour_start""",
+            store_id,
+            first,
+            last,
+            timeout=QUERY_TIMEOUT,
+        )
+    return daily, cameras, hourly
 
 
 async def camera_status_latest(
