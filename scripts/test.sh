@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: install, lint, type-check, then pytest against real footage and models.
+# The test suite: setup (which builds the dashboard), lint, type-check, Vitest, then pytest (real footage, models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,6 +8,8 @@ bash scripts/services.sh
 .venv/bin/ruff check metrica tests
 .venv/bin/ruff format --check metrica tests
 .venv/bin/mypy
+# Dashboard component tests (Vitest); its production build ran in setup.sh.
+(cd frontend && npm test --silent)
 set +e
 .venv/bin/python -m pytest -ra "$@"
 rc=$?
