@@ -15,6 +15,7 @@ const OUT = process.env.OUT_DIR;
 const YESTERDAY = process.env.YESTERDAY; // YYYY-MM-DD, the day with stored hours
 const HOURS = JSON.parse(process.env.YESTERDAY_HOURS); // {"9": 3, ...}
 const CAMERA = process.env.CAMERA_ID;
+const DWELL = Number(process.env.DWELL_MINUTES);
 mkdirSync(OUT, { recursive: true });
 
 const answers = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -117,6 +118,18 @@ try {
   check(Object.values(bars).filter((v) => v > 0).length === Object.keys(HOURS).length, "no other hour has visitors");
   check(Number(await text(page, "day-total")) === Object.values(HOURS).reduce((a, b) => a + b, 0), "day total");
   result.history_hours = bars;
+  // Average visit of that day (everyone stayed DWELL minutes), and the heat map as the server has it.
+  await page.waitForFunction((want) => document.querySelector('[data-testid="avg-dwell"]')?.textContent === want, `${DWELL} min`, { timeout: 5000 });
+  await page.waitForSelector('[data-testid="heatmap"]', { timeout: 5000 });
+  const served = await page.evaluate(async () => {
+    const store = (await (await fetch("/api/stores", { headers: { Authorization: `Bearer ${localStorage.getItem("metrica.token")}` } })).json())[0];
+    const r = await fetch(`/api/stores/${store.id}/heatmap?weeks=4`, { headers: { Authorization: `Bearer ${localStorage.getItem("metrica.token")}` } });
+    return (await r.json()).weekdays;
+  });
+  const shown = await page.$$eval('[data-testid="heatmap"] .heat-cell', (els) => els.map((e) => [Number(e.dataset.day), Number(e.dataset.hour), Number(e.dataset.value)]));
+  check(shown.length === 7 * 24, `heat map has ${shown.length} cells`);
+  check(shown.every(([d, h, v]) => served[d][h] === v), "heat map shows the server's averages");
+  check(shown.some(([, , v]) => v > 0), "last week's visitors are on the heat map");
   await page.waitForTimeout(300);
   await shot(page, "history");
 

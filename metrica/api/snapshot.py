@@ -114,7 +114,7 @@ async def snapshot(services: NamedDependency[Services], camera_id: Id) -> Respon
         except SourceError as exc:
             log.warning("snapshot.failed", camera_id=camera_id, error=str(exc))
             message = str(exc)
-            if "timed out" in message.lower() or "timeout" in message.lower():
+            if any(word in message.lower() for word in ("no answer", "timed out", "timeout")):
                 raise ApiError(504, f"camera {camera_id} ({camera.name}) did not answer: {message}") from None
             raise ApiError(502, f"camera {camera_id} ({camera.name}) could not be read: {message}") from None
     log.info(

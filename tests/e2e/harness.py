@@ -38,6 +38,7 @@ REDIS_URL = "redis://127.0.0.1:6379/4"  # pub/sub ignores the number; the channe
 # Yesterday's stored hours (local hour → INs) and the same weekday a week before, for the history page.
 YESTERDAY_HOURS = {9: 3, 12: 5, 17: 2}
 LAST_WEEK_HOURS = {12: 4}
+DWELL_MINUTES = 20
 
 
 @dataclass
@@ -90,14 +91,15 @@ def _local(store: Store, day: date, hour: int, minute: int) -> datetime:
 
 
 async def _seed(dashboard: Dashboard, now: datetime) -> None:
-    """Yesterday's and last week's hours, and two visitors earlier today, through the real writer."""
+    """Yesterday's and last week's visits, and two visitors still inside today, through the real writer."""
     for day, hours in (
         (dashboard.yesterday, YESTERDAY_HOURS),
         (dashboard.yesterday - timedelta(days=7), LAST_WEEK_HOURS),
     ):
         for hour, count in hours.items():
-            for n in range(count):
+            for n in range(count):  # each visitor stays DWELL_MINUTES
                 await dashboard.ingest("in", _local(dashboard.store, day, hour, 5 + n))
+                await dashboard.ingest("out", _local(dashboard.store, day, hour, 5 + n + DWELL_MINUTES))
     _, day_start, _ = business_day(dashboard.store, now)
     for n in range(2):
         await dashboard.ingest("in", max(day_start, now - timedelta(minutes=30)) + timedelta(seconds=n))

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from metrica.db import site as site_db
 from tests.api_helpers import ADMIN, VIEWER
-from tests.e2e.harness import REDIS_URL, REPO, YESTERDAY_HOURS, Dashboard, dashboard_server
+from tests.e2e.harness import DWELL_MINUTES, REDIS_URL, REPO, YESTERDAY_HOURS, Dashboard, dashboard_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -76,6 +76,7 @@ async def _drive(dashboard: Dashboard, node: str) -> tuple[dict[str, Any], list[
         "YESTERDAY": dashboard.yesterday.isoformat(),
         "YESTERDAY_HOURS": json.dumps(YESTERDAY_HOURS),
         "CAMERA_ID": str(dashboard.camera.id),
+        "DWELL_MINUTES": str(DWELL_MINUTES),
     }
     proc = await asyncio.create_subprocess_exec(
         node,

@@ -22,6 +22,9 @@ export function HeatmapGrid({ rows, weekdays, title }: HeatmapProps) {
             <div
               key={h}
               className="heat-cell"
+              data-day={d}
+              data-hour={h}
+              data-value={v}
               title={`${weekdays[d]} ${h}:00 — ${v.toFixed(1)}`}
               style={{ opacity: v > 0 ? 0.12 + 0.88 * (v / max) : 0.05 }}
             />

@@ -35,7 +35,7 @@ export default function HistoryPage({ store }: { store: Store }) {
     store.id,
     month,
   ]);
-  const summary = useLoad(() => getJson<DaySummary[]>(`${base}/days?from=${day}&to=${addDays(day, 1)}`), [
+  const summary = useLoad(() => getJson<DaySummary[]>(`${base}/days?from=${day}&to=${day}`), [
     store.id,
     day,
   ]);

@@ -52,7 +52,7 @@ describe("LivePage", () => {
         <LivePage store={store} snapshot={snapshot} />
       </LangContext.Provider>,
     );
-    expect(container.querySelector(".hero")?.classList.contains("stale")).toBe(true);
+    expect(container.querySelector(".live")?.classList.contains("stale")).toBe(true);
     // 09:05 UTC is 10:05 in Tunis.
     expect(screen.getByTestId("stale-note").textContent).toBe("Dernière valeur à 10:05, pas en direct");
     expect(liveStatus(snapshot)).toBe("reconnecting");

@@ -55,8 +55,8 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
 
   const offline = state ? state.cameras_total - state.cameras_online : 0;
   return (
-    <section className="page live">
-      <div className={`hero ${fresh ? "" : "stale"}`}>
+    <section className={`page live ${fresh ? "" : "stale"}`} data-testid="live-page">
+      <div className="hero">
         <div className="inside" data-testid="inside" aria-live="polite">
           {state ? state.inside : "–"}
           {state?.occupancy_limit ? <span className="limit"> / {state.occupancy_limit}</span> : null}
