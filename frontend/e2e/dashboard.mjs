@@ -92,6 +92,8 @@ try {
   // -- The camera goes offline: said plainly ------------------------------------------------------------
   await ask("camera-failed");
   await page.waitForSelector('[data-status="camera-offline"]', { timeout: 2000 });
+  check((await page.locator('[data-testid="live-page"].stale').count()) === 1, "the number is greyed while no camera counts");
+  await page.waitForSelector('[data-testid="cameras-offline"]');
   await shot(page, "live-camera-offline");
   await ask("camera-running");
   await page.waitForSelector('[data-status="live"]', { timeout: 2000 });

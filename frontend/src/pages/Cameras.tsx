@@ -72,6 +72,8 @@ function CameraCard({ camera, onChanged }: { camera: Camera; onChanged: () => vo
         <dd data-testid="camera-fps">{(camera.actor?.fps ?? camera.last_status?.fps ?? 0).toFixed(1)}</dd>
         <dt>{t("restarts")}</dt>
         <dd data-testid="camera-restarts">{camera.actor?.restarts ?? 0}</dd>
+        <dt>{t("source")}</dt>
+        <dd>{camera.source}</dd>
         <dt>{t("lastError")}</dt>
         <dd>{lastError ?? "—"}</dd>
       </dl>

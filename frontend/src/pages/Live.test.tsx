@@ -69,6 +69,15 @@ describe("LivePage", () => {
     expect(screen.getByTestId("cameras-offline").textContent).toContain("2 of 3");
   });
 
+  it("greys the number when no camera counts, and says why", () => {
+    const { container } = render(
+      <LivePage store={store} snapshot={{ connection: "live", state: live({ cameras_online: 0 }), receivedAt: 1 }} />,
+    );
+    expect(container.querySelector(".live")?.classList.contains("stale")).toBe(true);
+    expect(screen.getByTestId("cameras-offline").textContent).toBe("No camera is counting: this number is not being updated");
+    expect(screen.queryByTestId("stale-note")).toBeNull();
+  });
+
   it("draws today's curve up to now, with the live count as its newest point", () => {
     const hour = (h: number, n: number) => ({
       start: `2026-11-24T${String(h).padStart(2, "0")}:00:00+01:00`,
