@@ -203,6 +203,19 @@ try {
   });
   check(result.manifest.display === "standalone" && result.manifest.icons.every((s) => s === 200), "manifest");
 
+  // -- Sign out, a wrong token is refused with a sentence, the right one signs in -----------------------
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForSelector('input[name="token"]');
+  check((await page.evaluate(() => localStorage.getItem("metrica.token"))) === null, "signing out forgets the token");
+  await page.fill('input[name="token"]', "not-the-right-token");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector('.signin [role="alert"]');
+  check((await page.locator('.signin [role="alert"]').textContent()) === "This token is not valid.", "bad token message");
+  await shot(page, "signin");
+  await page.fill('input[name="token"]', VIEWER);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector('[data-status="live"]');
+
   check(errors.length === 0, `no page errors: ${errors.join("; ")}`);
   console.log(`@@result ${JSON.stringify(result)}`);
 } catch (err) {

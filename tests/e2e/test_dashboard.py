@@ -137,7 +137,15 @@ async def test_dashboard_in_chromium(tmp_path: Path, pets: Path) -> None:
     assert abs(x2 - 768 * 0.5) <= 3 and abs(y2 - 576 * 0.75) <= 3, line.segment
     assert dashboard.actors.started.count(dashboard.camera.id) == 2  # first start, then after the line change
     shots = sorted(p.name for p in OUT_DIR.glob("*.png"))
-    for page in ("live", "history", "reports", "cameras-admin", "cameras-viewer", "cameras-line-editor"):
+    for page in (
+        "live",
+        "history",
+        "reports",
+        "cameras-admin",
+        "cameras-viewer",
+        "cameras-line-editor",
+        "signin",
+    ):
         assert f"{page}.png" in shots, shots
     print(
         json.dumps(

@@ -37,7 +37,7 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
   // With the socket down the number is old; with no camera online nobody is counting: either way, not live.
   const fresh = status === "live";
   const connected = status === "live" || status === "camera-offline";
-  const [today, setToday] = useState<TrafficReport | null>(null);
+  const [today, setToday] = useState<TrafficReport | null | "failed">(null);
   const visitorsIn = state?.visitors_in;
   const lastFetch = useRef(0);
 
@@ -46,7 +46,9 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
     const wait = Math.max(0, lastFetch.current + 5000 - Date.now());
     const timer = setTimeout(() => {
       lastFetch.current = Date.now();
-      getJson<TrafficReport>(`/api/stores/${store.id}/traffic?bucket=hour`).then(setToday, () => undefined);
+      getJson<TrafficReport>(`/api/stores/${store.id}/traffic?bucket=hour`).then(setToday, () =>
+        setToday((shown) => shown ?? "failed"),
+      );
     }, wait);
     return () => clearTimeout(timer);
   }, [store.id, visitorsIn]);
@@ -96,7 +98,7 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
       {state && <p className="muted center">{t("sinceDayStart", { time: wallTime(state.day_start) })}</p>}
       <div className="card">
         <h2>{t("todayCurve")}</h2>
-        {today ? (
+        {today && today !== "failed" ? (
           <Curve
             points={cumulative(today, new Date(), visitorsIn)}
             slots={today.buckets.length}
@@ -104,7 +106,7 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
             title={t("todayCurve")}
           />
         ) : (
-          <div className="chart-placeholder">{t("loading")}</div>
+          <div className="chart-placeholder">{t(today === "failed" ? "notAvailable" : "loading")}</div>
         )}
       </div>
     </section>
