@@ -183,6 +183,16 @@ try {
   await page.waitForSelector('[data-testid="notice"]');
   await shot(page, "cameras-saved");
 
+  // -- Disable, then enable the camera again -------------------------------------------------------------
+  await page.getByTestId("toggle").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="toggle"]')?.textContent === "Enable");
+  check(await page.getByTestId("restart").isDisabled(), "a disabled camera cannot be restarted");
+  check((await text(page, "camera-state")) === "Disabled", "disabled camera shown as such");
+  await shot(page, "cameras-disabled");
+  await page.getByTestId("toggle").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="toggle"]')?.textContent === "Disable");
+  await page.waitForFunction(() => document.querySelector('[data-testid="camera-state"]')?.textContent?.trim() === "running");
+
   // -- French, and Arabic right to left ---------------------------------------------------------------
   await page.goto(`${BASE}/#/live`);
   await page.getByTestId("language").selectOption("fr");

@@ -9,9 +9,10 @@ the supervisor does (hub first, then the writer), in the server's own event loop
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -41,13 +42,35 @@ LAST_WEEK_HOURS = {12: 4}
 DWELL_MINUTES = 20
 
 
+class ReportingActors(RecordingActors):
+    """`RecordingActors` whose started cameras report "running" to the hub, as a real actor does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hub: LiveHub | None = None
+
+    async def apply(self, cameras: Sequence[Camera]) -> None:
+        before = len(self.started)
+        await super().apply(cameras)
+        # A real actor reports a moment later, after the API has handed the hub the new camera list.
+        loop = asyncio.get_running_loop()
+        for camera_id in self.started[before:]:
+            loop.call_later(0.05, self._report, camera_id)
+
+    def _report(self, camera_id: int) -> None:
+        if self.hub is not None:
+            self.hub.on_event(
+                CameraStatus(ts=datetime.now(UTC), camera_id=camera_id, state="running", fps=5.0)
+            )
+
+
 @dataclass
 class Dashboard:
     server: Server
     pool: asyncpg.Pool
     hub: LiveHub
     writer: EventWriter
-    actors: RecordingActors
+    actors: ReportingActors
     store: Store
     camera: Camera
     yesterday: date
@@ -120,7 +143,7 @@ async def dashboard_server(tmp: Path, video: Path) -> AsyncIterator[Dashboard]:
             await site_db.bootstrap(pool, demo_site(video))
             store = (await site_db.list_stores(pool))[0]
             cameras = await site_db.list_cameras(pool)
-            actors = RecordingActors()
+            actors = ReportingActors()
             await actors.apply(cameras)
             hub = LiveHub(on_sample=writer.submit_nowait)
             hub.add_store(store)
@@ -131,7 +154,7 @@ async def dashboard_server(tmp: Path, video: Path) -> AsyncIterator[Dashboard]:
             hub = LiveHub(on_sample=writer.submit_nowait)  # a fresh hub rebuilds today from the table
             await hub.load(pool, [store])
             hub.set_cameras(cameras)
-            dashboard.hub = hub
+            dashboard.hub = actors.hub = hub
             dashboard.camera_state("running")
             settings = Settings(admin_token=ADMIN, viewer_token=VIEWER, redis_url=REDIS_URL, data_dir=tmp)
             services = Services(

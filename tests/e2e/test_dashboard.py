@@ -135,7 +135,10 @@ async def test_dashboard_in_chromium(tmp_path: Path, pets: Path) -> None:
     assert line.segment[:2] == line_before.segment[:2]
     x2, y2 = line.segment[2:]
     assert abs(x2 - 768 * 0.5) <= 3 and abs(y2 - 576 * 0.75) <= 3, line.segment
-    assert dashboard.actors.started.count(dashboard.camera.id) == 2  # first start, then after the line change
+    # Started: at first, after the line change, after being enabled again; stopped for the change and the disable.
+    assert dashboard.actors.started.count(dashboard.camera.id) == 3
+    assert dashboard.actors.stopped.count(dashboard.camera.id) == 2
+    assert cameras[0].enabled
     shots = sorted(p.name for p in OUT_DIR.glob("*.png"))
     for page in (
         "live",
