@@ -60,6 +60,8 @@ describe("LivePage", () => {
 
   it("tells a camera outage apart from a lost connection", () => {
     expect(liveStatus({ connection: "live", state: live({ cameras_online: 0 }), receivedAt: 1 })).toBe("camera-offline");
+    const noneEnabled = live({ cameras_online: 0, cameras_total: 0 });
+    expect(liveStatus({ connection: "live", state: noneEnabled, receivedAt: 1 })).toBe("camera-offline");
     expect(liveStatus({ connection: "live", state: live({ cameras_online: 1, cameras_total: 2 }), receivedAt: 1 })).toBe(
       "live",
     );

@@ -12,7 +12,7 @@ export function liveStatus(snapshot: LiveSnapshot): Status {
   const { connection, state } = snapshot;
   if (connection === "denied" || connection === "unknown-store") return "denied";
   if (connection !== "live" || !state) return state ? "reconnecting" : "connecting";
-  if (state.cameras_total > 0 && state.cameras_online === 0) return "camera-offline";
+  if (state.cameras_online === 0) return "camera-offline"; // none running (or all disabled): nobody counts
   return "live";
 }
 
@@ -74,7 +74,7 @@ export function LivePage({ store, snapshot }: { store: Store; snapshot: LiveSnap
           </div>
         )}
       </div>
-      {offline > 0 && connected && (
+      {(offline > 0 || status === "camera-offline") && (
         <div className="warning" data-testid="cameras-offline">
           {status === "camera-offline"
             ? t("noCameraCounting")
