@@ -85,7 +85,7 @@ const fr: Dict = {
   in: "Entrées",
   out: "Sorties",
   sinceDayStart: "depuis {time}",
-  inflow15: "15 dernières min",
+  inflow15: "Sur 15 min",
   todayCurve: "Visiteurs aujourd'hui",
   stateLive: "En direct",
   stateConnecting: "Connexion…",
