@@ -9,6 +9,7 @@ sampled frames.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -42,12 +43,20 @@ class PersonTracker:
             raise ValueError(f"unknown tracker {kind!r}: choose one of {', '.join(TRACKERS)}")
         self.kind = kind
         self._known: dict[int, float] = {}  # track id → last pts it was output
+        if not (fps > 0 and lost_seconds > 0):
+            raise ValueError(f"fps and lost_seconds must be positive, got {fps!r} and {lost_seconds!r}")
         self.fps = fps
         self.lost_seconds = lost_seconds
-        # boxmot sizes its lost-track buffer as frame_rate / 30 * track_buffer frames.
-        rate = max(1, round(fps))
-        buffer = max(1, round(lost_seconds * 30))
-        common: dict[str, Any] = {"frame_rate": rate, "track_buffer": buffer, "min_hits": min_hits}
+        # A person hidden for up to lost_seconds is re-found under the same id, at any sampled rate.
+        # boxmot counts frames and takes whole frame rates only (int(frame_rate / 30 * track_buffer));
+        # with frame_rate=30 its buffer is exactly track_buffer frames, and a track hidden for
+        # buffer + 1 frames is still re-found (it is removed only after that frame's matching).
+        self.max_lost_frames = max(1, math.floor(lost_seconds * fps + 1e-9) - 1)
+        common: dict[str, Any] = {
+            "frame_rate": 30,
+            "track_buffer": self.max_lost_frames,
+            "min_hits": min_hits,
+        }
         if kind == "botsort":
             from boxmot import BotSort
 
