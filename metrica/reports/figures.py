@@ -239,16 +239,17 @@ def make_figures(
     )
 
 
-def format_duration(seconds: float | None) -> str:
-    """A dwell time a person reads at a glance: "45 s", "12 min 30 s", "1 h 05 min"; "–" for none."""
+def format_duration(seconds: float | None, *, compact: bool = False) -> str:
+    """A dwell time a person reads at a glance: "45 s", "12 min 30 s", "1 h 05 min" ("12m 30s" compact);
+    "–" for none."""
     if seconds is None:
         return "–"
     s = round(seconds)
     if s < 60:
-        return f"{s} s"
+        return f"{s}s" if compact else f"{s} s"
     if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+        return f"{s // 60}m {s % 60:02d}s" if compact else f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if compact else f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def format_delta(c: Comparison) -> str:

@@ -249,7 +249,7 @@ def render_html(f: ReportFigures) -> str:
             _tile("Visitors", str(f.in_count), f"{f.out_count} out"),
             _tile("Vs last " + f.weekday, *_delta_tile(f.last_week)),
             _tile("Peak inside", str(f.peak_occupancy), escape(peak_sub)),
-            _tile("Average visit", escape(format_duration(f.avg_dwell_seconds))),
+            _tile("Average visit", escape(format_duration(f.avg_dwell_seconds, compact=True))),
         ]
     )
     warning = (

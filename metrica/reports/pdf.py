@@ -8,6 +8,7 @@ the characters it cannot show replaced.
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 
 from fpdf import FPDF
@@ -16,6 +17,9 @@ from fpdf.enums import XPos, YPos
 from metrica.reports.figures import UPTIME_WARNING, ReportFigures, format_delta, format_duration, long_date
 
 __all__ = ["render_pdf"]
+
+# fpdf2 subsets embedded fonts with fontTools, which logs every table it touches at INFO.
+logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
 
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 _ACCENT = (37, 99, 235)
