@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import itertools
 import random
@@ -528,23 +529,38 @@ async def test_two_workers_and_duplicate_enqueues_make_each_report_once(env: Env
         first = await report_jobs.enqueue_due_reports(redis, env.pool)
         assert sorted(first) == sorted(report_jobs.report_job_id(s.id, d) for s, d in due)
         assert await report_jobs.enqueue_due_reports(redis, env.pool) == []  # arq holds those ids
-        # The cron job itself (as two workers' ticks would run it) and duplicates under other job ids.
-        await redis.enqueue_job("report_cron_job", _job_id="tick-a")
-        await redis.enqueue_job("report_cron_job", _job_id="tick-b")
+        # Duplicates under other job ids (an operator's script, a second scheduler): the job itself refuses.
         for i, (store, d) in enumerate(due[:6]):
             await redis.enqueue_job("generate_report", store.id, d.isoformat(), _job_id=f"dup-{i}")
+        pools = [await arq.create_pool(redis_settings(settings), default_queue_name=QUEUE) for _ in range(2)]
         workers = [
-            create_worker(settings, burst=True, handle_signals=False, cron=False, poll_delay=0.05)
-            for _ in range(2)
+            create_worker(
+                settings,
+                burst=True,
+                handle_signals=False,
+                redis_pool=p,
+                cron_jobs=[dataclasses.replace(c) for c in report_jobs.CRON_JOBS],
+                poll_delay=0.05,
+            )
+            for p in pools
         ]
         try:
+            # Both workers see the same cron tick (10:00:30): one cron job is queued.
+            tick = datetime(2026, 11, 24, 10, 0, 29, 900000, tzinfo=UTC)
+            for w in workers:
+                await w.run_cron(tick, 0.5)
+                await w.run_cron(tick + timedelta(milliseconds=200), 0.5)
+                for c in w.cron_jobs:  # the next tick is a while away
+                    c.next_run = datetime.now(UTC) + H
+            queued = [q for q in await redis.zrange(QUEUE, 0, -1) if q.startswith(b"cron:")]
+            assert len(queued) == 1 and queued[0].startswith(b"cron:reports:"), queued
             with capture_logs() as logs:
                 await asyncio.gather(*(w.main() for w in workers))
         finally:
             for w in workers:
                 await w.close()
         assert sum(w.jobs_failed for w in workers) == 0
-        assert sum(w.jobs_complete for w in workers) == 14 + 2 + 6
+        assert sum(w.jobs_complete for w in workers) == 14 + 1 + 6
         assert all(w.jobs_complete > 0 for w in workers)  # both took part
         generated = [x for x in logs if x["event"] == "report.generated"]
         assert sorted((x["store_id"], x["date"]) for x in generated) == sorted(
@@ -644,6 +660,18 @@ async def test_api_lists_and_serves_the_report(
             await client.get(f"/api/stores/{sid}/reports/{DAY}/{kind}?token=wrong-token")
         ).status_code == 403
     assert (await client.get(f"/api/stores/{sid}/reports?token={VIEWER}")).status_code == 401
+
+    # The paths the frontend uses are documented.
+    spec = (await client.get("/docs/openapi.json")).json()
+    for path in (
+        "/api/stores/{store_id}/reports",
+        "/api/stores/{store_id}/reports/{business_date}",
+        "/api/stores/{store_id}/reports/{business_date}/html",
+        "/api/stores/{store_id}/reports/{business_date}/csv",
+        "/api/stores/{store_id}/reports/{business_date}/pdf",
+        "/api/admin/stores/{store_id}/reports/{business_date}/regenerate",
+    ):
+        assert path in spec["paths"], path
 
 
 async def test_api_errors_are_clear_4xx(env: Env, client: httpx.AsyncClient) -> None:

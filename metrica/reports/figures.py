@@ -202,7 +202,9 @@ def make_figures(
     down = [c for c in uptimes if c.warning]
     warning = None
     if down:
-        parts = [f"“{c.name}” ran {_fmt_pct(c.uptime or 0.0)} of the day" for c in down]
+        parts = [f"“{c.name}” ran {_fmt_pct(c.uptime or 0.0)} of the day" for c in down[:5]]
+        if len(down) > 5:
+            parts.append(f"{len(down) - 5} more below {_fmt_pct(UPTIME_WARNING)}")
         warning = (
             ("Camera " if len(down) == 1 else "Cameras: ")
             + "; ".join(parts)

@@ -69,6 +69,8 @@ class _Doc(FPDF):
 
 def _bar_chart(pdf: _Doc, f: ReportFigures) -> None:
     x0, width, height = pdf.l_margin + 10, pdf.epw - 10, 55.0
+    if pdf.get_y() + height + 15 > pdf.page_break_trigger:  # drawn at fixed positions: keep it on one page
+        pdf.add_page()
     y0 = pdf.get_y() + 4
     n = max(1, len(f.hours))
     top = max([1, *(h.in_count for h in f.hours), *(h.peak_occupancy for h in f.hours)])
@@ -121,6 +123,8 @@ def _uptime_rows(pdf: _Doc, f: ReportFigures) -> None:
         return
     x0, label_w, bar_w = pdf.l_margin, 45.0, 100.0
     for c in f.cameras:
+        if pdf.get_y() + 7 > pdf.page_break_trigger:
+            pdf.add_page()
         y = pdf.get_y()
         pdf.font(10)
         pdf.set_xy(x0, y)
