@@ -101,8 +101,13 @@ async def _previous_days(
         store.id,
         dates,
     )
-    known = {r["business_date"]: _has_data(r["ins"], r["outs"], r["running"]) and r["ins"] for r in rows}
-    out = {d: PreviousDay(date=d, in_count=int(v) if v is not False else None) for d, v in known.items()}
+    out = {
+        r["business_date"]: PreviousDay(
+            date=r["business_date"],
+            in_count=int(r["ins"]) if _has_data(r["ins"], r["outs"], float(r["running"])) else None,
+        )
+        for r in rows
+    }
     # Missing, or rolled up while still open: compute now, unless its raw events have expired (it would read
     # as an empty day).
     cutoff = now - timedelta(days=retention_days) if retention_days else None
