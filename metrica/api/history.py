@@ -108,11 +108,14 @@ async def store_days(
     if first > last:
         return []
     daily, cams, hourly = await queries.rolled_days(pool, store.id, first, last, hours=hours)
-    current_hour = business_day(store, now)[1]
-    current_hour += timedelta(hours=1) * ((now - current_hour) // timedelta(hours=1))
-    horizon = await queries.rollup_horizon(
-        pool, store.id, day_hours(store, first)[0][0], current_hour, OVERLAP
-    )
+    today_start = business_day(store, now)[1]
+    # Days holding crossings the rollups may not reflect yet (a late batch, a lagging worker).
+    late = await queries.late_hours(pool, store.id, day_hours(store, first)[0][0], today_start, OVERLAP)
+    stale = {
+        business_day(store, h + e)[0]
+        for h in late
+        for e in (timedelta(0), timedelta(hours=1, microseconds=-1))
+    }
     cam_by_day: dict[date, dict[int, tuple[float, float]]] = {}
     for r in cams:
         cam_by_day.setdefault(r["business_date"], {})[r["camera_id"]] = (
@@ -133,7 +136,7 @@ async def store_days(
         )
     out: dict[date, _Day] = {}
     for r in daily:
-        if r["day_end"] > horizon or r["computed_at"] < r["day_end"]:
+        if r["business_date"] in stale or r["day_end"] > now or r["computed_at"] < r["day_end"]:
             continue  # late events, the current day, or a day last rolled up while open: computed below
         d = r["business_date"]
         out[d] = _Day(

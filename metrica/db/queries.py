@@ -26,6 +26,7 @@ __all__ = [
     "footfall_since",
     "footfall_totals",
     "inflow_since",
+    "late_hours",
     "ping",
     "rolled_days",
     "rollup_buckets",
@@ -164,6 +165,24 @@ async def rollup_horizon(
         timeout=QUERY_TIMEOUT,
     )
     return end if value is None else min(end, value)
+
+
+async def late_hours(
+    pool: asyncpg.Pool, store_id: int, start: datetime, end: datetime, overlap: timedelta
+) -> list[datetime]:
+    """UTC hours (on the hour) holding a crossing of the store stamped in [start, end) and inserted after
+    the rollup watermark (less ``overlap``): where the rollups may not reflect every stored crossing yet."""
+    rows = await pool.fetch(
+        """SELECT DISTINCT date_bin('1 hour', ts, TIMESTAMPTZ 'epoch') AS hour FROM crossings
+           WHERE store_id = $1 AND ts >= $2 AND ts < $3
+             AND inserted_at > (SELECT rolled_inserted_at FROM rollup_state) - $4::interval""",
+        store_id,
+        start,
+        end,
+        overlap,
+        timeout=QUERY_TIMEOUT,
+    )
+    return [r["hour"] for r in rows]
 
 
 class StoreBucketRow(msgspec.Struct, frozen=True):
