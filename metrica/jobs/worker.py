@@ -15,7 +15,7 @@ from arq.cron import CronJob
 from arq.worker import Function, Worker
 
 from metrica.config import ConfigError, Settings
-from metrica.jobs import alerts, reports, retention, rollups
+from metrica.jobs import alerts, reports, retention, rollups, webhooks
 
 __all__ = ["QUEUE", "JobContext", "create_worker", "live_channel", "redis_settings", "run_worker"]
 
@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 
 QUEUE = "metrica:jobs"  # one queue for every job; a deployment's own Redis (or db number) keeps it apart
 JobContext = dict[str, Any]  # arq's ctx: "pool", "settings", "redis", "channel_prefix", plus arq's own keys
-_MODULES = (rollups, reports, alerts, retention)
+_MODULES = (rollups, reports, alerts, webhooks, retention)
 
 
 def live_channel(ctx: JobContext, store_id: int) -> str:
