@@ -106,7 +106,15 @@ async def get_traffic(
 ) -> TrafficReport:
     store = await site.get_store(services.pool, store_id)
     try:
-        return await traffic_report(services.pool, store, from_=from_, to=to, bucket=bucket, by=by)
+        return await traffic_report(
+            services.pool,
+            store,
+            from_=from_,
+            to=to,
+            bucket=bucket,
+            by=by,
+            retention_days=services.settings.retention_days,
+        )
     except RangeError as exc:
         raise ApiError(400, str(exc)) from None
 
