@@ -34,6 +34,15 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     return parse
 
 
+def _setting(text: str) -> tuple[str, str]:
+    from metrica.eval.bench_rollups import parse_setting
+
+    try:
+        return parse_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", help="YOLO model name (yolo11n.pt) or path (.onnx/.pt); default: $METRICA_MODEL"
@@ -236,6 +245,32 @@ def cmd_bench_api(args: argparse.Namespace) -> int:
     return 1 if any(r.errors for r in results) else 0
 
 
+def cmd_bench_rollups(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from metrica.eval.bench_rollups import DEFAULT_URL, bench_rollups, bench_url, format_report
+
+    result = asyncio.run(
+        bench_rollups(
+            bench_url(args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_URL),
+            stores=args.stores,
+            days=args.days,
+            visits_per_day=args.visits_per_day,
+            requests=args.requests,
+            settings=dict(args.set),
+            full_pass_stores=args.full_pass_stores,
+            keep=args.keep,
+            verbose=not args.json,
+        )
+    )
+    if args.json:
+        _emit(result)
+    else:
+        print(format_report(result))
+    check = result["check"]
+    return 0 if check["ok"] and check["api_totals_equal_raw"] else 1
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -343,6 +378,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=_positive(int), default=500, help="per path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_api)
+
+    p = sub.add_parser(
+        "bench-rollups",
+        help="rollup passes and traffic API latency over a generated year of events (own scratch database)",
+    )
+    p.add_argument(
+        "--database-url",
+        help="server to run on (default: $DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/metrica_bench);"
+        " the benchmark drops and recreates the URL's database if its name starts with metrica_bench,"
+        " else metrica_bench beside it",
+    )
+    p.add_argument("--stores", type=_positive(int), default=100)
+    p.add_argument("--days", type=_positive(int), default=365)
+    p.add_argument("--visits-per-day", type=_positive(int), default=200, help="mean visits per store and day")
+    p.add_argument("--requests", type=_positive(int), default=200, help="API requests per query kind")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="PostgreSQL setting for the database's connections (repeatable), e.g. jit=off",
+    )
+    p.add_argument(
+        "--full-pass-stores",
+        type=_positive(int),
+        help="time the full pass on this many stores and extrapolate (when it would take hours)",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the database in place afterwards")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_rollups)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema (sql/ migrations)")
     p.add_argument("--database-url", help="default: $DATABASE_URL")
