@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import re
 import secrets
@@ -550,6 +551,7 @@ async def _api(pool: asyncpg.Pool, stores: list[Store], requests: int, seed: int
     )
     rng = random.Random(seed)
     out: dict[str, Any] = {}
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the app's logging config would print each request
     headers = {"Authorization": f"Bearer {token}"}
     async with (
         _serving(create_app(services)) as url,
