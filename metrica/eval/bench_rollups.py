@@ -592,7 +592,7 @@ async def _api(
             out[kind] = _latency(times, errors, buckets)
             say(f"API {kind}: {out[kind]}")
         out["checked_totals"] = []
-        for store in _check_stores(stores, rng):
+        for store in _check_stores(stores, seed):
             r = await client.get(
                 f"/api/stores/{store.id}/traffic", params=_query(store, "year_daily", datetime.now(UTC))
             )
@@ -620,18 +620,20 @@ async def _api(
     return out
 
 
-def _check_stores(stores: list[Store], rng: random.Random) -> list[Store]:
+def _check_stores(stores: list[Store], seed: int) -> list[Store]:
     """One store per zone (DST, +05:30, ...) and one more at random."""
     picked: dict[str, Store] = {}
     for s in stores:
         picked.setdefault(s.timezone, s)
     extra = [s for s in stores if s not in picked.values()]
-    return sorted(picked.values(), key=lambda s: s.id) + ([rng.choice(extra)] if extra else [])
+    return sorted(picked.values(), key=lambda s: s.id) + (
+        [random.Random(seed).choice(extra)] if extra else []
+    )
 
 
-async def _check(conn: asyncpg.Connection, stores: list[Store], rng: random.Random) -> dict[str, Any]:
+async def _check(conn: asyncpg.Connection, stores: list[Store], seed: int) -> dict[str, Any]:
     per_store = []
-    for store in _check_stores(stores, rng):
+    for store in _check_stores(stores, seed):
         d = await conn.fetchrow(_CHECK_DAYS_SQL, store.id)
         h = await conn.fetchrow(_CHECK_HOURS_SQL, store.id)
         per_store.append(
@@ -719,7 +721,7 @@ async def bench_rollups(
             say("checking rollups against raw counts")
             check_conn = await connect(dsn, command_timeout=None)
             try:
-                result["check"] = await _check(check_conn, all_stores, random.Random(seed))
+                result["check"] = await _check(check_conn, all_stores, seed)
             finally:
                 await check_conn.close()
             checked = result["api"]["checked_totals"]
