@@ -140,6 +140,7 @@ WITH hours AS (
            NULL::timestamptz AS edge, c.id
     FROM days d
     JOIN crossings c ON c.store_id = $1 AND c.footfall AND c.ts >= d.day_start AND c.ts < d.day_end
+                    AND c.ts >= $6 AND c.ts < $7  -- constant bounds: an index range scan, not the store's history
     UNION ALL
     SELECT h.bdate, d.day_end, h.hour_start, 0, h.hour_start, NULL::uuid
     FROM hours h JOIN days d USING (bdate)
@@ -172,21 +173,23 @@ FROM peaks
 GROUP BY bdate, hour_start
 """
 
-# Per line and hour, non-empty hours only; a line's name is the one its latest crossing carried.
+# Per line and hour, non-empty hours only; a line's name is the one its latest crossing carried. The crossings
+# of the whole span are read by one index range scan and put in their hour by width_bucket over the sorted hour
+# starts (a join on ts ranges let the planner scan the store's whole history for one day).
 _LINES_SQL = """
-WITH hours AS (
-    SELECT h.hour_start, h.hour_end, h.bdate
-    FROM unnest($2::timestamptz[], $3::timestamptz[], $4::date[]) AS h(hour_start, hour_end, bdate)
+WITH c AS (
+    SELECT c.ts, c.camera_id, c.line_id, c.line, c.footfall, c.direction, width_bucket(c.ts, $2::timestamptz[]) AS i
+    FROM crossings c WHERE c.store_id = $1 AND c.ts >= $5 AND c.ts < $6
 )
-SELECT h.bdate, h.hour_start, c.line_id,
-       (array_agg(c.camera_id ORDER BY c.ts DESC))[1] AS camera_id,
-       (array_agg(c.line ORDER BY c.ts DESC))[1] AS line,
-       bool_or(c.footfall) AS footfall,
-       count(*) FILTER (WHERE c.direction = 'in') AS ins,
-       count(*) FILTER (WHERE c.direction = 'out') AS outs
-FROM hours h
-JOIN crossings c ON c.store_id = $1 AND c.ts >= h.hour_start AND c.ts < h.hour_end
-GROUP BY h.bdate, h.hour_start, c.line_id
+SELECT ($4::date[])[i] AS bdate, ($2::timestamptz[])[i] AS hour_start, line_id,
+       (array_agg(camera_id ORDER BY ts DESC))[1] AS camera_id,
+       (array_agg(line ORDER BY ts DESC))[1] AS line,
+       bool_or(footfall) AS footfall,
+       count(*) FILTER (WHERE direction = 'in') AS ins,
+       count(*) FILTER (WHERE direction = 'out') AS outs
+FROM c
+WHERE i > 0 AND ts < ($3::timestamptz[])[i]  -- inside its hour (the dates asked for need not be consecutive)
+GROUP BY i, line_id
 """
 
 # Every camera of the store with its state changes in [$2, $3) and the last one before $2.
@@ -250,12 +253,13 @@ async def compute_days(
         bdates += [d] * len(hours)
     args = (store.id, starts, ends, bdates)
     by_hour = {(d, h.hour_start): h for d, day in days.items() for h in day.hours}
-    for r in await conn.fetch(_HOURLY_SQL, *args, now):
+    span = (starts[0], ends[-1])
+    for r in await conn.fetch(_HOURLY_SQL, *args, now, *span):
         h = by_hour[(r["bdate"], r["hour_start"])]
         h.ins, h.outs = int(r["ins"]), int(r["outs"])
         h.peak_occupancy, h.peak_at = int(r["peak"]), r["peak_at"]
         h.occupancy_seconds = float(r["occupancy_seconds"])
-    for r in await conn.fetch(_LINES_SQL, *args):
+    for r in await conn.fetch(_LINES_SQL, *args, *span):
         days[r["bdate"]].lines.append(
             LineRollup(
                 camera_id=r["camera_id"],
