@@ -31,10 +31,8 @@ it); every crossing is stamped ``inserted_at = ts + 2 s``, as if streamed live. 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import re
@@ -798,32 +796,3 @@ def format_report(r: dict[str, Any]) -> str:
     ok = c["ok"] and c["api_totals_equal_raw"]
     lines.append("rollups equal raw counts" if ok else "MISMATCH between rollups and raw counts")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--stores", type=int, default=100)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--visits-per-day", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--set", action="append", type=parse_setting, default=[], metavar="NAME=VALUE")
-    parser.add_argument("--full-pass-stores", type=int)
-    args = parser.parse_args(argv)
-    result = asyncio.run(
-        bench_rollups(
-            args.database_url,
-            stores=args.stores,
-            days=args.days,
-            visits_per_day=args.visits_per_day,
-            requests=args.requests,
-            settings=dict(args.set),
-            full_pass_stores=args.full_pass_stores,
-            verbose=True,
-        )
-    )
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-    main()
