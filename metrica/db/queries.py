@@ -60,7 +60,9 @@ async def footfall_since(
     return [(r["id"], r["ts"], r["direction"]) for r in rows]
 
 
-async def footfall_totals(pool: asyncpg.Pool, store_id: int, since: datetime) -> tuple[int, int]:
+async def footfall_totals(
+    pool: asyncpg.Pool | asyncpg.Connection, store_id: int, since: datetime
+) -> tuple[int, int]:
     """(INs, OUTs) on the store's entrance lines stamped at or after ``since``."""
     row = await pool.fetchrow(
         """SELECT count(*) FILTER (WHERE direction = 'in') AS ins,

@@ -39,7 +39,7 @@ from arq.cron import CronJob, cron
 
 from metrica.actors.live import business_day
 from metrica.config import Settings
-from metrica.db import site
+from metrica.db import queries, site
 from metrica.jobs.rollups import day_hours
 from metrica.site import Camera, Store
 
@@ -124,16 +124,9 @@ def _minutes(delta: timedelta) -> str:
 
 
 async def _occupancy(conn: asyncpg.Connection, store: Store, now: datetime, is_open: bool) -> _Wanted:
-    _, day_start, _ = business_day(store, now)
-    row = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE direction = 'in') AS ins, count(*) FILTER (WHERE direction = 'out') AS outs
-           FROM crossings WHERE store_id = $1 AND footfall AND ts >= $2 AND ts <= $3""",
-        store.id,
-        day_start,
-        now,
-    )
-    assert row is not None
-    inside = max(0, int(row["ins"]) - int(row["outs"]))
+    # As the live hub counts it: entrance IN − OUT since the business day began, never below zero.
+    ins, outs = await queries.footfall_totals(conn, store.id, business_day(store, now)[1])
+    inside = max(0, ins - outs)
     limit = store.occupancy_limit
     wanted = _Wanted(kind="occupancy", subject="", details={"inside": inside, "limit": limit})
     if limit is not None and inside > limit:
