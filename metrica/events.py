@@ -58,7 +58,7 @@ class CrossingEvent(msgspec.Struct, frozen=True, kw_only=True, tag="crossing"):
     footfall: bool  # whether the line counts for the store's footfall (an entrance)
     track: int
     session: str
-    frame: int  # 1-based source frame index within the session
+    frame: int  # 1-based source frame index (continues across the sessions of one actor)
 
 
 class CameraStatus(msgspec.Struct, frozen=True, kw_only=True, tag="status"):

@@ -326,7 +326,8 @@ def _count(
             if frame.session != session_no:
                 if session_no is not None:
                     pipeline.reset(source.native_fps)  # a reconnect: track ids restart
-                    log.info("actor.new_session", session=frame.session)
+                # the first frame of each connection: when the camera's picture (re)started
+                log.info("actor.session_started", session=frame.session, frame=frame.index)
                 session_no = frame.session
                 session = f"{token}.{frame.session}"
                 seq.clear()
