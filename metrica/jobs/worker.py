@@ -104,15 +104,22 @@ def create_worker(
     return Worker(all_functions(), **options)
 
 
+# On SIGINT/SIGTERM: stop taking jobs and let running ones finish this long (under docker's 10 s).
+STOP_GRACE_SECONDS = 8
+
+
 async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM (arq handles both and finishes the running jobs)."""
+    """Run until SIGINT/SIGTERM: arq stops taking jobs, waits up to STOP_GRACE_SECONDS for the running
+    ones, then cancels what is left (every job is one transaction and idempotent: it runs again later)."""
     from metrica.db.migrate import migrate
 
     assert settings.database_url is not None
     await migrate(settings.database_url)  # a worker may start before the API on a fresh database
-    worker = create_worker(settings)
+    worker = create_worker(settings, job_completion_wait=STOP_GRACE_SECONDS)
     try:
-        await worker.main()
+        # async_run, not main(): arq's signal handler stops the worker by cancelling the task async_run
+        # records; with main() it has nothing to cancel and SIGTERM was ignored
+        await worker.async_run()
     except asyncio.CancelledError:
         pass
     finally:
