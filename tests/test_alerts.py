@@ -220,6 +220,8 @@ async def test_camera_offline_fires_after_the_configured_minutes_and_clears_when
     alert = fired[0].alert
     assert alert.subject == f"camera:{cam.id}" and alert.camera_id == cam.id
     assert "connection refused" in alert.message and "11 min" in alert.message
+    # what the dashboard writes its banner from (frontend/src/alerts.ts)
+    assert alert.details["camera"] == cam.name and alert.details["last_running"] == t0.isoformat()
     assert (
         of(await evaluate_alerts(env.pool, s, t0 + timedelta(minutes=15)), "camera_offline", env.shop) == []
     )

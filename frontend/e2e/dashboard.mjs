@@ -101,6 +101,7 @@ try {
   // -- An alert pushed on the store's channel shows as a banner --------------------------------------
   await ask("alert-fired");
   await page.waitForSelector('[data-testid="alert"]', { timeout: 2000 });
+  result.alert_text = await page.getByTestId("alert").textContent();
   await shot(page, "live-alert");
   await ask("alert-resolved");
   await page.waitForSelector('[data-testid="alert"]', { state: "detached", timeout: 2000 });

@@ -11,6 +11,7 @@ import {
   type Role,
   type Store,
 } from "./api";
+import { alertText } from "./alerts";
 import { LangContext, LANGUAGE_NAMES, LANGUAGES, pickLanguage, translate, type Key, type Lang } from "./i18n";
 import { LiveConnection, type LiveSnapshot } from "./live";
 import { LivePage, liveStatus, type Status } from "./pages/Live";
@@ -203,7 +204,7 @@ function Shell({ store, stores, role, page, lang, onLang, onStore, onSignOut, on
       </header>
       {alerts.map((a) => (
         <div key={a.id} className="alert-banner" role="alert" data-testid="alert">
-          <strong>{t("alert")}:</strong> {a.message}
+          <strong>{t("alert")}:</strong> {alertText(a, lang, store.timezone)}
         </div>
       ))}
       <main>

@@ -40,7 +40,8 @@ export interface Alert {
   kind: string;
   subject: string;
   camera_id: number | null;
-  message: string;
+  message: string; // English, from the server; the banner is written from kind + details (alerts.ts)
+  details?: Record<string, unknown>;
   opened_at: string;
   resolved_at: string | null;
 }

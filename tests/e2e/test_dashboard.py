@@ -13,9 +13,10 @@ import asyncio
 import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="function")
 SCRIPT = REPO / "frontend" / "e2e" / "dashboard.mjs"
 OUT_DIR = REPO / "test-output" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
+ALERT_LAST_RUNNING = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
 
 
 def _preflight() -> str:
@@ -47,15 +49,20 @@ async def _answer(dashboard: Dashboard, what: str, redis: Redis) -> None:
     elif what in ("camera-failed", "camera-running"):
         dashboard.camera_state("failed" if what == "camera-failed" else "running")
     elif what in ("alert-fired", "alert-resolved"):
-        # What the alert job publishes on the store's channel (sql/005_alerts.sql shape).
+        # What the alert job publishes on the store's channel (metrica.jobs.alerts: AlertView).
         alert = {
             "id": 77,
             "store_id": dashboard.store.id,
             "kind": "camera_offline",
             "subject": f"camera:{dashboard.camera.id}",
             "camera_id": dashboard.camera.id,
-            "message": "Camera Entrance has been offline for 10 minutes",
-            "details": {},
+            "message": "Camera Entrance has not been counting for 10 min (reconnecting: timeout)",
+            "details": {
+                "camera": dashboard.camera.name,
+                "state": "reconnecting",
+                "error": "timeout",
+                "last_running": ALERT_LAST_RUNNING.isoformat(),
+            },
             "opened_at": datetime.now(UTC).isoformat(),
             "resolved_at": None if what == "alert-fired" else datetime.now(UTC).isoformat(),
             "resolved_message": None,
@@ -125,6 +132,9 @@ async def test_dashboard_in_chromium(tmp_path: Path, pets: Path) -> None:
     assert 0 < result["first_render_ms"] < 1500, result
     assert result["crossing_to_screen_ms"] < 1000, result
     assert result["viewer_admin_status"] == [403, 403, 403]
+    # the banner is written by the client from the alert's numbers, on the store's clock
+    local = ALERT_LAST_RUNNING.astimezone(ZoneInfo(dashboard.store.timezone))
+    assert result["alert_text"] == f"Alert: Camera {dashboard.camera.name} stopped counting at {local:%H:%M}"
     assert {int(h): n for h, n in result["history_hours"].items() if n} == YESTERDAY_HOURS
     # The admin's restart reached exactly that camera's actor.
     assert dashboard.actors.restarts == [dashboard.camera.id]
