@@ -86,8 +86,13 @@ try {
   await page.waitForSelector('[data-status="reconnecting"]', { timeout: 5000 });
   await page.waitForSelector('[data-testid="stale-note"]');
   await shot(page, "live-reconnecting");
+  await ask("alert-while-away"); // its push is missed: the app fetches open alerts when it reconnects
   await context.setOffline(false);
   await page.waitForSelector('[data-status="live"]', { timeout: 10_000 });
+  await page.waitForSelector('[data-testid="alert"]', { timeout: 2000 });
+  result.missed_alert_text = await page.getByTestId("alert").textContent();
+  await ask("alert-while-away-resolved");
+  await page.waitForSelector('[data-testid="alert"]', { state: "detached", timeout: 2000 });
 
   // -- The camera goes offline: said plainly ------------------------------------------------------------
   await ask("camera-failed");

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   ApiError,
   getJson,
@@ -11,7 +11,7 @@ import {
   type Role,
   type Store,
 } from "./api";
-import { alertText } from "./alerts";
+import { alertText, applyAlertMessage, mergeOpenAlerts } from "./alerts";
 import { LangContext, LANGUAGE_NAMES, LANGUAGES, pickLanguage, translate, type Key, type Lang } from "./i18n";
 import { LiveConnection, type LiveSnapshot } from "./live";
 import { LivePage, liveStatus, type Status } from "./pages/Live";
@@ -135,20 +135,31 @@ function Shell({ store, stores, role, page, lang, onLang, onStore, onSignOut, on
   const t = (key: Key, vars?: Record<string, string | number>) => translate(lang, key, vars);
   const [snapshot, setSnapshot] = useState<LiveSnapshot>({ connection: "connecting", state: null, receivedAt: null });
   const [alerts, setAlerts] = useState<Alert[]>([]);
+  const pushedDuringFetch = useRef<AlertMessage[] | null>(null);
 
-  const connection = useMemo(
-    () =>
-      new LiveConnection({
-        url: () => liveSocketUrl(store.id),
-        onChange: setSnapshot,
-        onAlert: (message: AlertMessage) =>
-          setAlerts((current) => {
-            const others = current.filter((a) => a.id !== message.alert.id);
-            return message.event === "fired" ? [...others, message.alert] : others;
-          }),
-      }),
-    [store.id],
-  );
+  const connection = useMemo(() => {
+    // Open alerts are fetched on every (re)connection: a phone that slept or lost the network missed
+    // the alerts pushed meanwhile. An older server without alerts simply has none.
+    const fetchOpenAlerts = () => {
+      const pushed: AlertMessage[] = [];
+      pushedDuringFetch.current = pushed;
+      getJson<Alert[]>(`/api/stores/${store.id}/alerts?open=true`).then(
+        (open) => setAlerts(mergeOpenAlerts(Array.isArray(open) ? open : [], pushed)),
+        () => undefined,
+      ).finally(() => {
+        if (pushedDuringFetch.current === pushed) pushedDuringFetch.current = null;
+      });
+    };
+    return new LiveConnection({
+      url: () => liveSocketUrl(store.id),
+      onChange: setSnapshot,
+      onConnected: fetchOpenAlerts,
+      onAlert: (message: AlertMessage) => {
+        pushedDuringFetch.current?.push(message);
+        setAlerts((current) => applyAlertMessage(current, message));
+      },
+    });
+  }, [store.id]);
 
   useEffect(() => {
     connection.start();
@@ -166,13 +177,7 @@ function Shell({ store, stores, role, page, lang, onLang, onStore, onSignOut, on
     };
   }, [connection]);
 
-  useEffect(() => {
-    // Alerts already open when the app starts; an older server without alerts simply has none.
-    getJson<Alert[]>(`/api/stores/${store.id}/alerts?open=true`).then(
-      (open) => setAlerts(Array.isArray(open) ? open : []),
-      () => undefined,
-    );
-  }, [store.id]);
+  useEffect(() => setAlerts([]), [store.id]);
 
   useEffect(() => {
     if (snapshot.connection === "denied") onDenied();

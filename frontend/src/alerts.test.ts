@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { alertText } from "./alerts";
-import type { Alert } from "./api";
+import { alertText, applyAlertMessage, mergeOpenAlerts } from "./alerts";
+import type { Alert, AlertMessage } from "./api";
 
 const base: Alert = {
   id: 1,
@@ -52,5 +52,24 @@ describe("alert banner text", () => {
     expect(alertText({ ...base }, "en", TUNIS, now)).toBe("server text"); // no details at all
     const partial = { ...base, kind: "low_traffic", details: { hour_start: "x", in_count: 3, usual: 20 } };
     expect(alertText(partial, "en", TUNIS, now)).toBe("server text");
+  });
+});
+
+describe("open alerts", () => {
+  const a = (id: number): Alert => ({ ...base, id });
+  const fired = (id: number): AlertMessage => ({ type: "alert", event: "fired", alert: a(id) });
+  const resolved = (id: number): AlertMessage => ({ type: "alert", event: "resolved", alert: a(id) });
+
+  it("adds a fired alert once and removes a resolved one", () => {
+    expect(applyAlertMessage([a(1)], fired(2)).map((x) => x.id)).toEqual([1, 2]);
+    expect(applyAlertMessage([a(1), a(2)], fired(2)).map((x) => x.id)).toEqual([1, 2]);
+    expect(applyAlertMessage([a(1), a(2)], resolved(1)).map((x) => x.id)).toEqual([2]);
+    expect(applyAlertMessage([], resolved(1))).toEqual([]);
+  });
+
+  it("keeps what was pushed while the open alerts were being fetched", () => {
+    // the fetch answered before alert 3 fired and alert 1 resolved, both pushed meanwhile
+    expect(mergeOpenAlerts([a(1), a(2)], [fired(3), resolved(1)]).map((x) => x.id)).toEqual([2, 3]);
+    expect(mergeOpenAlerts([a(1)], []).map((x) => x.id)).toEqual([1]);
   });
 });

@@ -1,6 +1,6 @@
 // An alert's banner text in the reader's language, from its kind and numbers (`details`); the server's
 // English `message` is the fallback for a kind (or an older server) this client does not know.
-import type { Alert } from "./api";
+import type { Alert, AlertMessage } from "./api";
 import { type Lang, translate } from "./i18n";
 import { storeClock } from "./times";
 
@@ -46,4 +46,16 @@ export function alertText(alert: Alert, lang: Lang, timeZone: string, now: Date 
     }
   }
   return alert.message;
+}
+
+/** The open alerts after one pushed change: a fired alert is added (or replaced), a resolved one removed. */
+export function applyAlertMessage(open: Alert[], message: AlertMessage): Alert[] {
+  const others = open.filter((a) => a.id !== message.alert.id);
+  return message.event === "fired" ? [...others, message.alert] : others;
+}
+
+/** The open alerts fetched after a (re)connection, with the changes pushed while the fetch was in flight
+ * applied on top (the fetch may have been answered before them). */
+export function mergeOpenAlerts(fetched: Alert[], pushedSince: readonly AlertMessage[]): Alert[] {
+  return pushedSince.reduce(applyAlertMessage, fetched);
 }

@@ -113,6 +113,28 @@ describe("LiveConnection", () => {
     expect(conn.current.state?.inside).toBe(6);
   });
 
+  it("says once per connection, at its first state, that it is connected (to fetch what was missed)", () => {
+    let connected = 0;
+    conn = new LiveConnection({
+      url: () => "u",
+      onChange: () => undefined,
+      onConnected: () => connected++,
+      createSocket: (url) => new FakeSocket(url),
+      minDelay: 100,
+    });
+    conn.start();
+    FakeSocket.all[0].send({ type: "alert", event: "fired", alert: { id: 1 } });
+    expect(connected).toBe(0); // an alert is not the connection's state
+    FakeSocket.all[0].send(state(1, 1));
+    FakeSocket.all[0].send(state(2, 2));
+    expect(connected).toBe(1);
+    FakeSocket.all[0].drop();
+    vi.advanceTimersByTime(100);
+    expect(connected).toBe(1); // reconnecting, no state yet
+    FakeSocket.all[1].send(state(2, 1));
+    expect(connected).toBe(2);
+  });
+
   it("marks the shown number not live when the browser goes offline, and reconnects at once when back", () => {
     conn.start();
     FakeSocket.all[0].send(state(2, 1));

@@ -23,6 +23,8 @@ export interface LiveOptions {
   url: () => string;
   onChange: (snapshot: LiveSnapshot) => void;
   onAlert?: (message: AlertMessage) => void;
+  /** The first state of each connection has arrived: what was pushed while away must be fetched again. */
+  onConnected?: () => void;
   createSocket?: (url: string) => SocketLike;
   minDelay?: number;
   maxDelay?: number;
@@ -98,7 +100,13 @@ export class LiveConnection {
       return;
     }
     this.socket = socket;
-    socket.onmessage = (ev: MessageEvent) => this.receive(ev.data);
+    let first = true;
+    socket.onmessage = (ev: MessageEvent) => {
+      if (this.receive(ev.data) && first) {
+        first = false;
+        this.options.onConnected?.();
+      }
+    };
     socket.onclose = (ev: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = null;
@@ -125,24 +133,26 @@ export class LiveConnection {
     }, wait);
   }
 
-  private receive(data: unknown): void {
-    if (typeof data !== "string") return;
+  /** Handles one message; true when it was a live state (taken or not). */
+  private receive(data: unknown): boolean {
+    if (typeof data !== "string") return false;
     let message: { type?: string };
     try {
       message = JSON.parse(data) as { type?: string };
     } catch {
-      return;
+      return false;
     }
     if (message.type === "alert") {
       this.options.onAlert?.(message as AlertMessage);
-      return;
+      return false;
     }
-    if (message.type !== undefined && message.type !== "live") return;
+    if (message.type !== undefined && message.type !== "live") return false;
     const state = message as LiveState;
     this.delay = this.options.minDelay ?? 500;
     const previous = this.snapshot.state;
     // A reconnect's first message is a full state: take it even if its seq is not higher (new process).
-    if (previous && this.snapshot.connection === "live" && state.seq < previous.seq) return;
+    if (previous && this.snapshot.connection === "live" && state.seq < previous.seq) return true;
     this.set({ connection: "live", state, receivedAt: Date.now() });
+    return true;
   }
 }

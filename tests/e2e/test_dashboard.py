@@ -69,6 +69,20 @@ async def _answer(dashboard: Dashboard, what: str, redis: Redis) -> None:
         }
         event = "fired" if what == "alert-fired" else "resolved"
         await redis.publish(dashboard.channel, json.dumps({"type": "alert", "event": event, "alert": alert}))
+    elif what == "alert-while-away":
+        # opened while the phone was offline: stored, its push missed; the app must fetch it on reconnect
+        await dashboard.pool.execute(
+            """INSERT INTO alerts (id, store_id, kind, message, details)
+               VALUES (78, $1, 'occupancy', '9 people inside: above the limit of 8', $2)""",
+            dashboard.store.id,
+            {"inside": 9, "limit": 8},
+        )
+    elif what == "alert-while-away-resolved":
+        row = await dashboard.pool.fetchrow("UPDATE alerts SET resolved_at = now() WHERE id = 78 RETURNING *")
+        alert = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}
+        await redis.publish(
+            dashboard.channel, json.dumps({"type": "alert", "event": "resolved", "alert": alert})
+        )
     else:
         raise AssertionError(f"the browser script asked for something unknown: {what}")
 
@@ -132,6 +146,7 @@ async def test_dashboard_in_chromium(tmp_path: Path, pets: Path) -> None:
     assert 0 < result["first_render_ms"] < 1500, result
     assert result["crossing_to_screen_ms"] < 1000, result
     assert result["viewer_admin_status"] == [403, 403, 403]
+    assert result["missed_alert_text"] == "Alert: 9 people inside: above the limit of 8"
     # the banner is written by the client from the alert's numbers, on the store's clock
     local = ALERT_LAST_RUNNING.astimezone(ZoneInfo(dashboard.store.timezone))
     assert result["alert_text"] == f"Alert: Camera {dashboard.camera.name} stopped counting at {local:%H:%M}"
