@@ -144,7 +144,10 @@ function Shell({ store, stores, role, page, lang, onLang, onStore, onSignOut, on
       const pushed: AlertMessage[] = [];
       pushedDuringFetch.current = pushed;
       getJson<Alert[]>(`/api/stores/${store.id}/alerts?open=true`).then(
-        (open) => setAlerts(mergeOpenAlerts(Array.isArray(open) ? open : [], pushed)),
+        (open) => {
+          // only the latest fetch of the store on screen (a switch or a newer reconnection supersedes it)
+          if (pushedDuringFetch.current === pushed) setAlerts(mergeOpenAlerts(Array.isArray(open) ? open : [], pushed));
+        },
         () => undefined,
       ).finally(() => {
         if (pushedDuringFetch.current === pushed) pushedDuringFetch.current = null;
@@ -177,7 +180,10 @@ function Shell({ store, stores, role, page, lang, onLang, onStore, onSignOut, on
     };
   }, [connection]);
 
-  useEffect(() => setAlerts([]), [store.id]);
+  useEffect(() => {
+    pushedDuringFetch.current = null;
+    setAlerts([]);
+  }, [store.id]);
 
   useEffect(() => {
     if (snapshot.connection === "denied") onDenied();
